@@ -1,0 +1,82 @@
+//! A candidate's response to one item, checked against the item before it is accepted.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::OptionId;
+use crate::limits::{BLANK_ANSWER_CHARS_MAX, ESSAY_CHARS_MAX};
+use crate::paper::ItemBody;
+
+/// What a candidate answered. `Cleared` withdraws an earlier answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    TrueFalse(bool),
+    /// Single and multiple choice: the chosen option ids, in id order.
+    Choices(BTreeSet<OptionId>),
+    /// Fill-in: one text per blank, in blank order.
+    Blanks(Vec<String>),
+    Essay(String),
+    Cleared,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseError {
+    #[error("this kind of answer does not fit this item")]
+    WrongKind,
+    #[error("option {0} is not one of this item's options")]
+    UnknownOption(OptionId),
+    #[error("a single-choice item takes exactly one option")]
+    NotSingle,
+    #[error("this item has {expected} blanks, the answer has {got}")]
+    BlankCount { expected: u8, got: usize },
+    #[error("an answer is longer than allowed ({0} characters)")]
+    TooLong(usize),
+}
+
+impl Response {
+    /// Checks that the response fits the item: right kind, known options, bounded text.
+    pub fn check(&self, body: &ItemBody) -> Result<(), ResponseError> {
+        match (self, body) {
+            (Response::Cleared, _) | (Response::TrueFalse(_), ItemBody::TrueFalse) => Ok(()),
+            (Response::Choices(chosen), ItemBody::SingleChoice { options })
+            | (Response::Choices(chosen), ItemBody::MultipleChoice { options }) => {
+                if matches!(body, ItemBody::SingleChoice { .. }) && chosen.len() != 1 {
+                    return Err(ResponseError::NotSingle);
+                }
+                if let Some(bad) = chosen.iter().find(|c| !options.iter().any(|o| &o.id == *c)) {
+                    return Err(ResponseError::UnknownOption(bad.clone()));
+                }
+                Ok(())
+            }
+            (Response::Blanks(texts), ItemBody::FillIn { blanks }) => {
+                if texts.len() != usize::from(*blanks) {
+                    return Err(ResponseError::BlankCount { expected: *blanks, got: texts.len() });
+                }
+                if texts.iter().any(|t| t.chars().count() > BLANK_ANSWER_CHARS_MAX) {
+                    return Err(ResponseError::TooLong(BLANK_ANSWER_CHARS_MAX));
+                }
+                Ok(())
+            }
+            (Response::Essay(text), ItemBody::ShortAnswer) => {
+                if text.chars().count() > ESSAY_CHARS_MAX {
+                    return Err(ResponseError::TooLong(ESSAY_CHARS_MAX));
+                }
+                Ok(())
+            }
+            _ => Err(ResponseError::WrongKind),
+        }
+    }
+
+    /// Whether this counts as answered (for the navigation grid and the unanswered list).
+    pub fn is_answered(&self) -> bool {
+        match self {
+            Response::TrueFalse(_) => true,
+            Response::Choices(c) => !c.is_empty(),
+            Response::Blanks(b) => b.iter().any(|t| !t.trim().is_empty()),
+            Response::Essay(t) => !t.trim().is_empty(),
+            Response::Cleared => false,
+        }
+    }
+}
