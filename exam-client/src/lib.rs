@@ -1,1 +1,3 @@
-//! x
+//! `exam-client`: the candidate side.
+pub mod model;
+pub mod app;

@@ -1,0 +1,459 @@
+//! Engine tests with a fake clock: timing, grace, pause, auto-submit, restart, idempotence.
+
+use std::sync::Arc;
+
+use exam_domain::demo::{self, DemoCandidate};
+use exam_domain::{AttemptId, ItemId, OptionId, Response};
+use exam_protocol::{ClientMsg, LoginRejection, SiteMsg, SubmitReason};
+use exam_site_core::*;
+
+const LIMIT_MS: u64 = 600_000; // small_paper: 600 s
+const GRACE_MS: u64 = 30_000;
+
+struct Sim {
+    engine: Engine,
+    now: MonoMs,
+    /// Ops persisted and not yet committed, in order.
+    pending: Vec<StoreOp>,
+    committed: Vec<StoreOp>,
+    sent: Vec<(ConnId, SiteMsg)>,
+    closed: Vec<ConnId>,
+    roster: Vec<DemoCandidate>,
+}
+
+fn config(start: StartRule) -> SessionConfig {
+    SessionConfig {
+        site_name: "测试考点".into(),
+        title: "测试场次".into(),
+        paper: Arc::new(demo::small_paper()),
+        start,
+        grace_ms: GRACE_MS,
+        checkpoint_ms: 10_000,
+        clock_push_ms: 60_000,
+    }
+}
+
+fn records(roster: &[DemoCandidate]) -> Vec<CandidateRecord> {
+    roster
+        .iter()
+        .enumerate()
+        .map(|(i, c)| CandidateRecord {
+            admission_no: c.admission_no.clone(),
+            id_number: c.id_number.clone(),
+            name: c.name.clone(),
+            seat: c.seat.clone(),
+            photo: None,
+            attempt: AttemptId(i as u64 + 1),
+            seed: i as u64 * 7919,
+        })
+        .collect()
+}
+
+impl Sim {
+    fn new(start: StartRule) -> Self {
+        let roster = demo::roster(3);
+        let restored = Restored { candidates: records(&roster), attempts: vec![] };
+        Self::with(Engine::new(config(start), restored, MonoMs(0)), roster)
+    }
+
+    fn with(engine: Engine, roster: Vec<DemoCandidate>) -> Self {
+        let mut s = Sim { engine, now: MonoMs(0), pending: vec![], committed: vec![], sent: vec![], closed: vec![], roster };
+        s.drain();
+        s
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.engine.poll_output() {
+            match o {
+                Output::Send { conn, msg } => self.sent.push((conn, msg)),
+                Output::Close { conn, .. } => self.closed.push(conn),
+                Output::Persist(op) => self.pending.push(op),
+            }
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        self.engine.handle(self.now, input);
+        self.drain();
+    }
+
+    /// Commits everything pending, as the writer thread would, in order.
+    fn commit(&mut self) {
+        let ops = std::mem::take(&mut self.pending);
+        for op in ops {
+            self.committed.push(op.clone());
+            self.engine.handle(self.now, Input::Committed(op));
+        }
+        self.drain();
+    }
+
+    /// Moves the fake clock, firing every timer on the way.
+    fn advance(&mut self, ms: u64) {
+        let target = self.now.plus(ms);
+        while let Some(t) = self.engine.poll_timeout() {
+            if t > target {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.engine.handle_timeout(self.now);
+            self.drain();
+            self.commit();
+        }
+        self.now = target;
+        self.engine.handle_timeout(self.now);
+        self.drain();
+    }
+
+    fn take_sent(&mut self, conn: ConnId) -> Vec<SiteMsg> {
+        let (mine, rest) = std::mem::take(&mut self.sent).into_iter().partition(|(c, _)| *c == conn);
+        self.sent = rest;
+        mine.into_iter().map(|(_, m)| m).collect()
+    }
+
+    fn login(&mut self, conn: u64, who: usize) -> Vec<SiteMsg> {
+        let c = self.roster[who].clone();
+        let conn = ConnId(conn);
+        self.input(Input::Connected { conn });
+        self.input(Input::Message {
+            conn,
+            msg: ClientMsg::Login { admission_no: c.admission_no.to_string(), id_number: c.id_number.as_str().to_owned() },
+        });
+        self.commit();
+        self.take_sent(conn)
+    }
+
+    fn save(&mut self, conn: u64, seq: u64, item: &str, response: Response) {
+        self.input(Input::Message {
+            conn: ConnId(conn),
+            msg: ClientMsg::SaveAnswer { seq, item: ItemId::parse(item).expect("id"), response },
+        });
+    }
+}
+
+fn opt(s: &str) -> OptionId {
+    OptionId::parse(s).expect("id")
+}
+
+#[test]
+fn wrong_credentials_are_refused_and_repeated_tries_slowed() {
+    let mut sim = Sim::new(StartRule::Started);
+    let conn = ConnId(1);
+    sim.input(Input::Connected { conn });
+    let adm = sim.roster[0].admission_no.to_string();
+    let mut waits = vec![];
+    for _ in 0..5 {
+        sim.input(Input::Message { conn, msg: ClientMsg::Login { admission_no: adm.clone(), id_number: "110101202311012176".into() } });
+        for m in sim.take_sent(conn) {
+            if let SiteMsg::LoginRejected { reason, retry_after_ms } = m {
+                waits.push((reason, retry_after_ms));
+            }
+        }
+    }
+    assert_eq!(waits[0], (LoginRejection::WrongCredentials, 0));
+    assert_eq!(waits[1], (LoginRejection::WrongCredentials, 0));
+    assert_eq!(waits[2], (LoginRejection::WrongCredentials, 1000), "third failure starts the backoff");
+    assert_eq!(waits[3].0, LoginRejection::TooManyTries, "tries during the backoff are refused unseen");
+    // Even the right credentials wait out the backoff, from any machine.
+    let right = sim.roster[0].id_number.as_str().to_owned();
+    sim.input(Input::Connected { conn: ConnId(2) });
+    sim.input(Input::Message { conn: ConnId(2), msg: ClientMsg::Login { admission_no: adm.clone(), id_number: right.clone() } });
+    assert!(matches!(sim.take_sent(ConnId(2)).last(), Some(SiteMsg::LoginRejected { reason: LoginRejection::TooManyTries, .. })));
+    sim.advance(1_000);
+    sim.input(Input::Message { conn: ConnId(2), msg: ClientMsg::Login { admission_no: adm, id_number: right } });
+    assert!(sim.take_sent(ConnId(2)).iter().any(|m| matches!(m, SiteMsg::LoggedIn { .. })));
+}
+
+#[test]
+fn waiting_room_until_the_scheduled_start_then_the_paper() {
+    let mut sim = Sim::new(StartRule::At(MonoMs(5_000)));
+    let msgs = sim.login(1, 0);
+    assert!(matches!(msgs[1], SiteMsg::LoggedIn { .. }));
+    assert_eq!(msgs.last(), Some(&SiteMsg::Waiting { starts_in_ms: Some(5_000) }));
+    sim.advance(5_000);
+    let msgs = sim.take_sent(ConnId(1));
+    let Some(SiteMsg::Paper { paper, answers, committed_seq }) = msgs.first() else { panic!("paper expected, got {msgs:?}") };
+    assert_eq!(paper.item_count(), 5);
+    assert!(answers.is_empty());
+    assert_eq!(*committed_seq, 0);
+    assert!(matches!(msgs.get(1), Some(SiteMsg::Clock { remaining_ms: LIMIT_MS, running: true, .. })));
+}
+
+#[test]
+fn candidates_get_their_own_order() {
+    let mut sim = Sim::new(StartRule::Started);
+    let order = |msgs: Vec<SiteMsg>| -> Vec<String> {
+        msgs.into_iter()
+            .find_map(|m| match m {
+                SiteMsg::Paper { paper, .. } => Some(paper.items().map(|i| i.id.to_string()).collect()),
+                _ => None,
+            })
+            .expect("paper")
+    };
+    let a = order(sim.login(1, 0));
+    let b = order(sim.login(2, 1));
+    let c = order(sim.login(3, 2));
+    assert!(a != b || b != c, "three candidates with the same order: {a:?}");
+}
+
+#[test]
+fn answers_are_acknowledged_only_after_commit_and_applied_once() {
+    let mut sim = Sim::new(StartRule::Started);
+    sim.login(1, 0);
+    sim.save(1, 1, "sc1", Response::Choices([opt("B")].into()));
+    assert!(sim.take_sent(ConnId(1)).is_empty(), "no ack before the commit");
+    assert_eq!(sim.pending.len(), 1);
+    sim.commit();
+    assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Ack { seq: 1 }]);
+    // The same change again (a resend after reconnect): acknowledged, not stored twice.
+    sim.save(1, 1, "sc1", Response::Choices([opt("C")].into()));
+    assert!(sim.pending.is_empty());
+    assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Ack { seq: 1 }]);
+    // A resend of a change not yet durable gets its ack from the commit, once.
+    sim.save(1, 2, "tf1", Response::TrueFalse(true));
+    sim.save(1, 2, "tf1", Response::TrueFalse(true));
+    assert_eq!(sim.pending.len(), 1);
+    sim.commit();
+    assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Ack { seq: 2 }]);
+    let answers: Vec<_> = sim.committed.iter().filter(|o| matches!(o, StoreOp::Answer { .. })).collect();
+    assert_eq!(answers.len(), 2);
+}
+
+#[test]
+fn bad_answers_are_rejected_with_a_reason_and_store_nothing() {
+    let mut sim = Sim::new(StartRule::Started);
+    sim.login(1, 0);
+    sim.save(1, 1, "nope", Response::TrueFalse(true));
+    sim.save(1, 2, "sc1", Response::Choices([opt("A"), opt("B")].into()));
+    sim.save(1, 3, "fi1", Response::Essay("x".into()));
+    let msgs = sim.take_sent(ConnId(1));
+    assert_eq!(msgs.len(), 3);
+    assert!(msgs.iter().all(|m| matches!(m, SiteMsg::SaveRejected { .. })), "{msgs:?}");
+    assert!(sim.pending.is_empty());
+}
+
+#[test]
+fn second_login_while_connected_elsewhere_is_refused() {
+    let mut sim = Sim::new(StartRule::Started);
+    sim.login(1, 0);
+    let msgs = sim.login(2, 0);
+    assert!(matches!(msgs.last(), Some(SiteMsg::LoginRejected { reason: LoginRejection::ConnectedElsewhere, .. })));
+    // Once the first machine is gone, the candidate may continue on another.
+    sim.input(Input::Disconnected { conn: ConnId(1) });
+    sim.input(Input::Message {
+        conn: ConnId(2),
+        msg: ClientMsg::Login { admission_no: sim.roster[0].admission_no.to_string(), id_number: sim.roster[0].id_number.as_str().into() },
+    });
+    assert!(sim.take_sent(ConnId(2)).iter().any(|m| matches!(m, SiteMsg::Paper { .. })));
+}
+
+#[test]
+fn time_up_submits_automatically_and_durably() {
+    let mut sim = Sim::new(StartRule::Started);
+    sim.login(1, 0);
+    sim.advance(LIMIT_MS - 1);
+    assert_eq!(sim.engine.remaining_ms(AttemptId(1), sim.now), Some(1));
+    assert!(sim.engine.submitted(AttemptId(1)).is_none());
+    sim.take_sent(ConnId(1));
+    sim.advance(1);
+    assert_eq!(sim.engine.submitted(AttemptId(1)), Some(SubmitReason::TimeUp));
+    assert!(sim.committed.iter().any(|o| matches!(o, StoreOp::Submit { reason: SubmitReason::TimeUp, remaining_ms: 0, .. })));
+    assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Submitted { reason: SubmitReason::TimeUp }]);
+    // No more answers after that.
+    sim.save(1, 1, "tf1", Response::TrueFalse(true));
+    assert!(matches!(sim.take_sent(ConnId(1)).as_slice(), [SiteMsg::SaveRejected { .. }]));
+}
+
+#[test]
+fn a_short_blip_costs_time_but_a_dead_machine_gets_it_all_back() {
+    let mut sim = Sim::new(StartRule::Started);
+    sim.login(1, 0);
+    sim.advance(60_000);
+    // Blip of 10 s (within grace): the clock keeps running.
+    sim.input(Input::Disconnected { conn: ConnId(1) });
+    sim.advance(10_000);
+    sim.login(2, 0);
+    assert_eq!(sim.engine.remaining_ms(AttemptId(1), sim.now), Some(LIMIT_MS - 70_000));
+    // Dead machine for 5 minutes: after the grace the clock stops and the whole outage is given back.
+    sim.input(Input::Disconnected { conn: ConnId(2) });
+    sim.advance(GRACE_MS - 1);
+    assert!(sim.engine.is_running(AttemptId(1)));
+    sim.advance(1);
+    assert!(!sim.engine.is_running(AttemptId(1)));
+    sim.advance(300_000);
+    assert_eq!(sim.engine.remaining_ms(AttemptId(1), sim.now), Some(LIMIT_MS - 70_000));
+    let log = sim.committed.iter().find_map(|o| match o {
+        StoreOp::TimeLog { event: TimeEvent::GraceExpired, given_back_ms, by, .. } => Some((*given_back_ms, by.clone())),
+        _ => None,
+    });
+    assert_eq!(log, Some((GRACE_MS, "system".to_owned())), "the adjustment is logged with who");
+    // Back on a spare machine: the clock runs again from where it stopped.
+    let msgs = sim.login(3, 0);
+    assert!(msgs.iter().any(|m| matches!(m, SiteMsg::Clock { remaining_ms, running: true, .. } if *remaining_ms == LIMIT_MS - 70_000)));
+    sim.advance(1_000);
+    assert_eq!(sim.engine.remaining_ms(AttemptId(1), sim.now), Some(LIMIT_MS - 71_000));
+}
+
+#[test]
+fn a_room_pause_stops_every_clock_and_logs_who_and_why() {
+    let mut sim = Sim::new(StartRule::Started);
+    sim.login(1, 0);
+    sim.login(2, 1);
+    sim.advance(20_000);
+    sim.input(Input::PauseSession { by: "proctor-wang".into(), reason: "停电".into() });
+    let msg = sim.take_sent(ConnId(1));
+    assert!(msg.iter().any(|m| matches!(m, SiteMsg::Clock { running: false, paused_reason: Some(r), .. } if r == "停电")));
+    sim.advance(600_000);
+    assert_eq!(sim.engine.remaining_ms(AttemptId(1), sim.now), Some(LIMIT_MS - 20_000));
+    assert!(sim.engine.submitted(AttemptId(1)).is_none(), "no time-up while paused");
+    sim.input(Input::ResumeSession { by: "proctor-wang".into() });
+    sim.advance(5_000);
+    assert_eq!(sim.engine.remaining_ms(AttemptId(2), sim.now), Some(LIMIT_MS - 25_000));
+    sim.commit();
+    let logged: Vec<_> = sim
+        .committed
+        .iter()
+        .filter_map(|o| match o {
+            StoreOp::TimeLog { event: TimeEvent::SessionPaused, by, reason, .. } => Some((by.as_str(), reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logged, vec![("proctor-wang", "停电"), ("proctor-wang", "停电")]);
+}
+
+#[test]
+fn candidate_submit_waits_for_every_answer() {
+    let mut sim = Sim::new(StartRule::Started);
+    sim.login(1, 0);
+    sim.save(1, 1, "tf1", Response::TrueFalse(false));
+    sim.input(Input::Message { conn: ConnId(1), msg: ClientMsg::Submit { last_seq: 2 } });
+    assert!(matches!(sim.take_sent(ConnId(1)).as_slice(), [SiteMsg::SubmitRefused { .. }]));
+    sim.input(Input::Message { conn: ConnId(1), msg: ClientMsg::Submit { last_seq: 1 } });
+    sim.commit();
+    let msgs = sim.take_sent(ConnId(1));
+    assert_eq!(msgs, vec![SiteMsg::Ack { seq: 1 }, SiteMsg::Submitted { reason: SubmitReason::Candidate }]);
+    // Logging in again after submitting shows the done screen, not the paper.
+    sim.input(Input::Disconnected { conn: ConnId(1) });
+    let msgs = sim.login(2, 0);
+    assert_eq!(msgs.last(), Some(&SiteMsg::Submitted { reason: SubmitReason::Candidate }));
+}
+
+#[test]
+fn restart_resumes_answers_and_clock_from_the_store() {
+    let roster = demo::roster(3);
+    let restored = Restored {
+        candidates: records(&roster),
+        attempts: vec![(
+            AttemptId(1),
+            RestoredAttempt {
+                started: true,
+                remaining_ms: 400_000,
+                stopped: false,
+                submitted: None,
+                answers: vec![
+                    (ItemId::parse("tf1").expect("id"), 3, Response::TrueFalse(false)),
+                    (ItemId::parse("tf1").expect("id"), 1, Response::TrueFalse(true)),
+                    (ItemId::parse("sc1").expect("id"), 2, Response::Choices([opt("A")].into())),
+                ],
+            },
+        )],
+    };
+    let mut sim = Sim::with(Engine::new(config(StartRule::Started), restored, MonoMs(0)), roster);
+    assert!(sim.pending.iter().any(|o| matches!(o, StoreOp::TimeLog { event: TimeEvent::Restored, .. })));
+    let msgs = sim.login(1, 0);
+    let Some(SiteMsg::Paper { answers, committed_seq, .. }) = msgs.iter().find(|m| matches!(m, SiteMsg::Paper { .. })) else {
+        panic!("paper expected")
+    };
+    assert_eq!(*committed_seq, 3);
+    let tf = answers.iter().find(|a| a.item.as_str() == "tf1").expect("tf1");
+    assert_eq!((tf.seq, &tf.response), (3, &Response::TrueFalse(false)), "the latest change wins");
+    assert!(msgs.iter().any(|m| matches!(m, SiteMsg::Clock { remaining_ms: 400_000, .. })));
+    // A resend of seq 3 from the client journal is a duplicate.
+    sim.save(1, 3, "tf1", Response::TrueFalse(false));
+    assert!(sim.pending.is_empty());
+}
+
+#[test]
+fn restored_attempt_whose_candidate_never_returns_stops_after_grace() {
+    let roster = demo::roster(1);
+    let restored = Restored {
+        candidates: records(&roster),
+        attempts: vec![(AttemptId(1), RestoredAttempt { started: true, remaining_ms: 100_000, ..Default::default() })],
+    };
+    let mut sim = Sim::with(Engine::new(config(StartRule::Started), restored, MonoMs(0)), roster);
+    sim.advance(GRACE_MS + 500_000);
+    assert_eq!(sim.engine.remaining_ms(AttemptId(1), sim.now), Some(100_000));
+    assert!(sim.engine.submitted(AttemptId(1)).is_none());
+}
+
+mod seeded {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Advance(u64),
+        Drop,
+        Back,
+        Save(bool),
+        Commit,
+        Pause,
+        Resume,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (1u64..120_000).prop_map(Step::Advance),
+            Just(Step::Drop),
+            Just(Step::Back),
+            any::<bool>().prop_map(Step::Save),
+            Just(Step::Commit),
+            Just(Step::Pause),
+            Just(Step::Resume),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Whatever happens, remaining time never grows except by logged give-backs, never goes
+        /// below zero, and every acknowledged seq was committed.
+        #[test]
+        fn clock_and_acks_stay_consistent(steps in proptest::collection::vec(step(), 1..60)) {
+            let mut sim = Sim::new(StartRule::Started);
+            let mut conn = 1u64;
+            sim.login(conn, 0);
+            let mut connected = true;
+            let mut seq = 0u64;
+            let mut last_remaining = sim.engine.remaining_ms(AttemptId(1), sim.now).unwrap_or(0);
+            let given_back = |sim: &Sim| -> u64 {
+                sim.committed.iter().chain(sim.pending.iter()).map(|o| match o {
+                    StoreOp::TimeLog { given_back_ms, .. } => *given_back_ms, _ => 0 }).sum()
+            };
+            let mut last_given_back = given_back(&sim);
+            for s in steps {
+                match s {
+                    Step::Advance(ms) => sim.advance(ms),
+                    Step::Drop if connected => { sim.input(Input::Disconnected { conn: ConnId(conn) }); connected = false; }
+                    Step::Back if !connected => { conn += 1; sim.login(conn, 0); connected = true; }
+                    Step::Save(b) if connected => { seq += 1; sim.save(conn, seq, "tf1", Response::TrueFalse(b)); }
+                    Step::Commit => sim.commit(),
+                    Step::Pause => sim.input(Input::PauseSession { by: "p".into(), reason: "r".into() }),
+                    Step::Resume => sim.input(Input::ResumeSession { by: "p".into() }),
+                    _ => {}
+                }
+                let remaining = sim.engine.remaining_ms(AttemptId(1), sim.now).unwrap_or(0);
+                let now_given_back = given_back(&sim);
+                prop_assert!(remaining <= LIMIT_MS);
+                prop_assert!(remaining <= last_remaining + (now_given_back - last_given_back),
+                    "remaining grew from {} to {} with only {} ms logged as given back", last_remaining, remaining, now_given_back - last_given_back);
+                last_remaining = remaining;
+                last_given_back = now_given_back;
+                let committed_seqs: Vec<u64> = sim.committed.iter().filter_map(|o| match o { StoreOp::Answer { seq, .. } => Some(*seq), _ => None }).collect();
+                for (_, m) in &sim.sent {
+                    if let SiteMsg::Ack { seq } = m {
+                        prop_assert!(committed_seqs.contains(seq), "ack {} before commit", seq);
+                    }
+                }
+            }
+        }
+    }
+}
