@@ -1,0 +1,73 @@
+//! QUIC endpoints and transport settings for the LAN.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use exam_crypto::Fingerprint;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{ClientConfig, Endpoint, IdleTimeout, ServerConfig, TransportConfig, VarInt};
+use rustls::crypto::CryptoProvider;
+
+use crate::framed::NetError;
+use crate::identity::SiteIdentity;
+use crate::pin::PinnedCaVerifier;
+
+/// A connection silent for this long is dead (a machine switched off, a cable pulled).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Clients send a keep-alive this often so an idle candidate is not taken for a dead one.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
+/// Streams a peer may have open at once.
+pub const STREAMS_PER_CONNECTION_MAX: u32 = 4;
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn transport(keep_alive: Option<Duration>) -> Arc<TransportConfig> {
+    let mut t = TransportConfig::default();
+    t.max_idle_timeout(IdleTimeout::try_from(IDLE_TIMEOUT).ok());
+    t.keep_alive_interval(keep_alive);
+    t.max_concurrent_bidi_streams(VarInt::from_u32(STREAMS_PER_CONNECTION_MAX));
+    t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    Arc::new(t)
+}
+
+/// The site server's endpoint, serving `alpn` with the site identity.
+pub fn server_endpoint(addr: SocketAddr, identity: &SiteIdentity, alpn: &[u8]) -> Result<Endpoint, NetError> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(vec![identity.server_cert.clone(), identity.ca_cert.clone()], identity.server_key())?;
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    let crypto = QuicServerConfig::try_from(tls).map_err(|e| NetError::Config(e.to_string()))?;
+    let mut config = ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(transport(None));
+    Ok(Endpoint::server(config, addr)?)
+}
+
+/// Client settings that trust only the site CA with fingerprint `pin`.
+pub fn client_config(pin: Fingerprint, alpn: &[u8]) -> Result<ClientConfig, NetError> {
+    let provider = provider();
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedCaVerifier::new(pin, provider)))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    let crypto = QuicClientConfig::try_from(tls).map_err(|e| NetError::Config(e.to_string()))?;
+    let mut config = ClientConfig::new(Arc::new(crypto));
+    config.transport_config(transport(Some(KEEP_ALIVE)));
+    Ok(config)
+}
+
+/// A client endpoint on an ephemeral port of the right address family for `server`.
+pub fn client_endpoint(server: SocketAddr, config: ClientConfig) -> Result<Endpoint, NetError> {
+    let bind: SocketAddr = match server {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let mut endpoint = Endpoint::client(bind)?;
+    endpoint.set_default_client_config(config);
+    Ok(endpoint)
+}
