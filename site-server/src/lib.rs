@@ -1,1 +1,12 @@
-//! x
+//! `site-server`: the exam site's rack server. The tokio shell around the `exam-site-core`
+//! engine: the LAN service over QUIC ([`server`]), the SQLite store with one writer thread
+//! ([`store`], [`writer`]), the demo site ([`demo`]) and the command line ([`cli`]).
+//!
+//! It must never acknowledge an answer before its commit, never reset a data directory it cannot
+//! read, and never depend on egui.
+
+pub mod cli;
+pub mod demo;
+pub mod server;
+pub mod store;
+pub mod writer;

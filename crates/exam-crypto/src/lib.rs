@@ -72,3 +72,12 @@ mod tests {
         assert!(format!("{fp}0").parse::<Fingerprint>().is_err());
     }
 }
+
+/// 64 random bits from the operating system (for attempt seeds and ids), or an error if the
+/// system's generator fails.
+pub fn random_u64() -> Result<u64, ring::error::Unspecified> {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut b = [0u8; 8];
+    SystemRandom::new().fill(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}

@@ -49,6 +49,7 @@ impl SiteIdentity {
     pub fn load_or_create(dir: &Path, site_name: &str) -> Result<Self, IdentityError> {
         let paths = [CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY].map(|f| dir.join(f));
         if paths.iter().all(|p| !p.exists()) {
+            fs::create_dir_all(dir).map_err(|source| IdentityError::Io { path: dir.to_path_buf(), source })?;
             let pems = Pems::generate(site_name)?;
             for (name, text) in [(CA_CERT, &pems.ca_cert), (CA_KEY, &pems.ca_key), (SERVER_CERT, &pems.server_cert), (SERVER_KEY, &pems.server_key)] {
                 write_private(&dir.join(name), text)?;

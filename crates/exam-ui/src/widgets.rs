@@ -253,3 +253,45 @@ pub fn severity_color(warn: bool, danger: bool) -> Color32 {
         palette::TEXT
     }
 }
+
+/// A large two-state tile with a radio circle (判断题's 正确 / 错误): accent-filled when chosen.
+pub fn toggle_tile_ui(ui: &mut Ui, text: &str, selected: bool, size: Vec2) -> Response {
+    let (rect, response) = ui.allocate_exact_size(size, Sense::click());
+    let enabled = ui.is_enabled();
+    response.widget_info(|| WidgetInfo::selected(Role::RadioButton, enabled, selected, text));
+    if ui.is_rect_visible(rect) {
+        let painter = ui.painter();
+        let hovered = response.hovered() && enabled;
+        let (fill, fg, stroke) = if selected {
+            (palette::ACCENT, palette::ON_ACCENT, Stroke::new(2.5, palette::ACCENT))
+        } else if hovered {
+            (palette::ACCENT_SOFT, palette::TEXT, Stroke::new(1.5, palette::ACCENT))
+        } else {
+            (palette::SURFACE, palette::TEXT, Stroke::new(1.0, palette::BORDER))
+        };
+        painter.rect(rect, CornerRadius::same(10), fill, stroke, StrokeKind::Inside);
+        if response.has_focus() {
+            painter.rect_stroke(
+                rect.expand(3.0),
+                CornerRadius::same(12),
+                Stroke::new(2.5, palette::ACCENT),
+                StrokeKind::Outside,
+            );
+        }
+        let font = FontId::new(TextStyle::Heading.resolve(ui.style()).size, crate::fonts::bold_family());
+        let galley = painter.layout_no_wrap(text.to_owned(), font, fg);
+        let icon = ui.spacing().icon_width;
+        let gap = ui.spacing().icon_spacing;
+        let total = icon + gap + galley.size().x;
+        let left = rect.center().x - total / 2.0;
+        let center = pos2(left + icon / 2.0, rect.center().y);
+        let ring = if selected { palette::ON_ACCENT } else { palette::MUTED };
+        painter.circle(center, icon / 2.0, fill, Stroke::new(2.0, ring));
+        if selected {
+            painter.circle_filled(center, icon * 0.28, palette::ON_ACCENT);
+        }
+        let pos = pos2(left + icon + gap, rect.center().y - galley.size().y / 2.0);
+        painter.galley(pos, galley, fg);
+    }
+    response
+}

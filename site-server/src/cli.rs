@@ -1,0 +1,182 @@
+//! The `site-server` command line.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use exam_domain::demo;
+
+use crate::demo::Prepared;
+use crate::{server, store};
+
+/// The default LAN port (UDP).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:7443";
+/// Most seconds a candidate's connection may be gone before their clock stops.
+pub const GRACE_SECS_MAX: u32 = 600;
+
+#[derive(Parser)]
+#[command(name = "site-server", version, about = "考点服务器 / exam site server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a demo site with a sample electrician exam (resumes if DIR already holds one).
+    Demo {
+        /// Data directory [default: ~/.local/share/exam-site/demo].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Number of sample candidates (new demo only).
+        #[arg(long, default_value_t = 200)]
+        candidates: u32,
+        /// Seconds until the session starts (new demo only).
+        #[arg(long, default_value_t = 60)]
+        start_in: u64,
+        /// Seconds a candidate may be disconnected before their clock stops (new demo only).
+        #[arg(long, default_value_t = 30)]
+        grace_secs: u32,
+    },
+    /// Run the site stored in DIR.
+    Run {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: SocketAddr,
+    },
+    /// Print the site CA fingerprint that candidate machines pin.
+    Fingerprint {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Print every stored answer change as one JSON object per line.
+    ExportAnswers {
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("site-server: {}", report(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_demo_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("exam-site/demo")
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo { data, listen, candidates, start_in, grace_secs } => {
+            anyhow::ensure!((5..=GRACE_SECS_MAX).contains(&grace_secs), "--grace-secs must be between 5 and {GRACE_SECS_MAX}");
+            let data = data.unwrap_or_else(default_demo_dir);
+            let prepared = crate::demo::prepare(&data, candidates, start_in, grace_secs)?;
+            serve(&data, listen, Some(prepared))
+        }
+        Command::Run { data, listen } => serve(&data, listen, None),
+        Command::Fingerprint { data } => {
+            if let store::DirState::Empty = store::inspect_dir(&data)? {
+                anyhow::bail!(store::StoreError::NoSite { dir: data });
+            }
+            let id = exam_net::SiteIdentity::load(&data).with_context(|| format!("no site identity in {}", data.display()))?;
+            println!("{}", id.fingerprint());
+            Ok(())
+        }
+        Command::ExportAnswers { data } => export_answers(&data),
+    }
+}
+
+fn serve(data: &Path, listen: SocketAddr, demo: Option<Prepared>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut site = server::start(data, listen).await?;
+        let conn = store::open_reader(data)?;
+        let session = store::load_session(&conn)?;
+        let count: i64 = conn.query_row("SELECT count(*) FROM candidates", [], |r| r.get(0))?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "site-server: {} — {}", session.site_name, session.title)?;
+        match demo {
+            Some(Prepared::Created) => writeln!(out, "data: {} (new demo, {count} candidates)", data.display())?,
+            Some(Prepared::Resumed) => writeln!(out, "data: {} (resumed; --candidates and --start-in apply to a new demo only)", data.display())?,
+            None => writeln!(out, "data: {} ({count} candidates)", data.display())?,
+        }
+        writeln!(out, "listening on {}", site.addr)?;
+        writeln!(out, "fingerprint {}", site.fingerprint)?;
+        if session.started {
+            writeln!(out, "session: started")?;
+        } else if let Some(at) = session.starts_at_unix_ms {
+            writeln!(out, "session: starts in {} s", ((at - store::unix_ms()).max(0) + 999) / 1000)?;
+        }
+        if demo.is_some() {
+            writeln!(out, "sample candidates (admission no / ID number / name / seat):")?;
+            for c in demo::roster(count.clamp(0, 3) as u32) {
+                writeln!(out, "  {}  {}  {}  {}", c.admission_no, c.id_number.as_str(), c.name, c.seat)?;
+            }
+            let host = if site.addr.ip().is_unspecified() { format!("127.0.0.1:{}", site.addr.port()) } else { site.addr.to_string() };
+            writeln!(out, "attach a candidate machine: exam-client --server {host} --ca-fingerprint {}", site.fingerprint)?;
+            writeln!(out, "(from another machine use this server's LAN address instead of 127.0.0.1)")?;
+        }
+        writeln!(out, "press Ctrl-C to stop")?;
+        out.flush()?;
+        drop(out);
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                r?;
+                eprintln!("site-server: stopping (committing queued answers)…");
+                site.stop().await?;
+            }
+            r = site.wait() => { r?; }
+        }
+        Ok(())
+    })
+}
+
+fn export_answers(data: &Path) -> anyhow::Result<()> {
+    let conn = store::open_reader(data)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    store::for_each_answer(&conn, |a| {
+        let line = serde_json::to_string(&a).map_err(std::io::Error::other)?;
+        writeln!(out, "{line}")
+    })?;
+    out.flush()?;
+    Ok(())
+}
+
+/// An error and its causes on one line, leaving out causes whose text the previous message
+/// already contains.
+pub fn report(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
