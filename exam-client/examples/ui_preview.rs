@@ -102,5 +102,5 @@ fn main() -> eframe::Result {
         }
         _ => Phase::Exam,
     };
-    run_window(Preview { state: RefCell::new(state) }, lang, fullscreen)
+    run_window(Preview { state: RefCell::new(state) }, lang, fullscreen, Default::default())
 }

@@ -20,6 +20,7 @@ use exam_ui::widgets::{BannerKind, banner_ui};
 use exam_ui::{Key, Lang, strings, tr};
 
 use crate::model::{Command, ExamBackend, ExamState, Link, Phase};
+use crate::repaint::RepaintHandle;
 
 /// The login form's fields.
 #[derive(Debug, Default)]
@@ -99,6 +100,8 @@ impl<B: ExamBackend> ExamApp<B> {
     pub fn root_ui(&mut self, ui: &mut Ui) {
         if self.applied_scale != Some(self.font_scale) {
             theme::apply(ui.ctx(), self.font_scale);
+            // The context's style reaches new passes; this pass's `ui` took its copy already.
+            ui.set_style(theme::style(self.font_scale));
             self.applied_scale = Some(self.font_scale);
         }
         let state = self.backend.state();
@@ -213,11 +216,13 @@ impl<B: ExamBackend> eframe::App for ExamApp<B> {
 }
 
 /// Opens the exam window (full-screen kiosk when `fullscreen`) with the CJK font and the theme
-/// installed, and runs it until it is closed.
+/// installed, and runs it until it is closed. `repaint` receives the egui context as soon as it
+/// exists, so the backend can wake the window after each state change.
 pub fn run_window<B: ExamBackend + 'static>(
     backend: B,
     lang: Lang,
     fullscreen: bool,
+    repaint: RepaintHandle,
 ) -> eframe::Result {
     let title = tr(Lang::Zh, Key::AppTitle);
     let mut viewport = egui::ViewportBuilder::default()
@@ -236,6 +241,7 @@ pub fn run_window<B: ExamBackend + 'static>(
         title,
         options,
         Box::new(move |cc| {
+            repaint.set(&cc.egui_ctx);
             let warning = exam_ui::fonts::install_cjk_font(&cc.egui_ctx).err().map(|e| e.to_string());
             theme::apply(&cc.egui_ctx, FontScale::default());
             let app = ExamApp::new(backend, lang).with_font_warning(warning).with_kiosk(fullscreen);

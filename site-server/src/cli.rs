@@ -157,12 +157,16 @@ fn export_answers(data: &Path) -> anyhow::Result<()> {
     let conn = store::open_reader(data)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    store::for_each_answer(&conn, |a| {
+    let written = store::for_each_answer(&conn, |a| {
         let line = serde_json::to_string(&a).map_err(std::io::Error::other)?;
         writeln!(out, "{line}")
-    })?;
-    out.flush()?;
-    Ok(())
+    })
+    .and_then(|_| out.flush().map_err(|source| store::StoreError::Io { path: "<stdout>".into(), source }));
+    match written {
+        // The reader went away (e.g. `| head`): not an error.
+        Err(store::StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other.map(|_| ())?),
+    }
 }
 
 /// An error and its causes on one line, leaving out causes whose text the previous message

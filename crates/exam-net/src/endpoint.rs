@@ -13,10 +13,12 @@ use crate::framed::NetError;
 use crate::identity::SiteIdentity;
 use crate::pin::PinnedCaVerifier;
 
-/// A connection silent for this long is dead (a machine switched off, a cable pulled).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection silent for this long is dead (a machine switched off, a cable pulled, a server
+/// killed): short, so candidates find a restarted server quickly; keep-alives run on quinn's own
+/// task, so a busy UI does not trip it.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
 /// Clients send a keep-alive this often so an idle candidate is not taken for a dead one.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
+pub const KEEP_ALIVE: Duration = Duration::from_millis(1500);
 /// Streams a peer may have open at once.
 pub const STREAMS_PER_CONNECTION_MAX: u32 = 4;
 
