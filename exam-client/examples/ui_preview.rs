@@ -1,6 +1,6 @@
 //! Opens the exam window over a fake backend in a chosen phase, to look at the screens:
-//! `cargo run -p exam-client --example ui_preview -- exam` (login | waiting | exam | reconnecting |
-//! submit | done; add `en` for English, `full` for full screen).
+//! `cargo run -p exam-client --example ui_preview -- exam` (login | waiting | exam |
+//! reconnecting | done; add `en` for English, `full` for full screen).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use exam_client::app::run_window;
 use exam_client::model::{ClockView, Command, ExamBackend, ExamState, Link, Phase};
-use exam_domain::{Response, demo, shuffle};
+use exam_domain::{ItemBody, Response, demo, shuffle};
 use exam_protocol::{CandidateCard, SubmitReason};
 use exam_ui::Lang;
 
@@ -59,10 +59,17 @@ fn main() -> eframe::Result {
     let fullscreen = args.iter().any(|a| a == "full");
 
     let paper = shuffle::candidate_paper(&demo::small_paper(), 1);
-    let first = paper.items().next().map(|i| i.id.clone());
     let mut answers = BTreeMap::new();
-    if let Some(first) = first {
-        answers.insert(first, Response::TrueFalse(true));
+    for item in paper.items().take(2) {
+        let answer = match &item.body {
+            ItemBody::TrueFalse => Response::TrueFalse(true),
+            ItemBody::SingleChoice { options } | ItemBody::MultipleChoice { options } => {
+                Response::Choices(options.iter().skip(1).take(2).map(|o| o.id.clone()).collect())
+            }
+            ItemBody::FillIn { .. } => Response::Blanks(vec!["36".into()]),
+            ItemBody::ShortAnswer => Response::Essay("断电、验电、挂接地线".into()),
+        };
+        answers.insert(item.id.clone(), answer);
     }
     let mut state = ExamState {
         link: Link::Online,

@@ -129,7 +129,7 @@ impl<B: ExamBackend> ExamApp<B> {
         if warning.is_none() && reconnecting.is_none() {
             return;
         }
-        egui::Panel::top("banners")
+        egui::Panel::top("banners").show_separator_line(false)
             .frame(Frame::new().fill(palette::BACKGROUND).inner_margin(Margin::symmetric(16, 8)))
             .show(ui, |ui| {
                 if let Some(warning) = &warning {

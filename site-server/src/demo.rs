@@ -75,7 +75,7 @@ mod tests {
     fn the_demo_paper_has_every_type_and_at_least_60_items() {
         let paper = super::paper().expect("valid");
         assert!(paper.items().count() >= 60);
-        let kinds: std::collections::BTreeSet<_> = paper
+        let kinds: std::collections::HashSet<_> = paper
             .items()
             .map(|i| std::mem::discriminant(&i.kind))
             .collect();

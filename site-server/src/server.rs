@@ -202,6 +202,10 @@ impl Shell {
         }
         tracing::info!(data = %self.data_dir.display(), "site server stopping; committing what is queued");
         endpoint.close(close_code::SHUTDOWN.into(), "site server is shutting down".as_bytes());
+        self.conns.clear();
+        // Let the connections drain so the port is free for a restart.
+        let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
+        drop(endpoint);
         drop(self.writer);
         let stats = tokio::task::spawn_blocking(move || writer_thread.join())
             .await?

@@ -142,8 +142,14 @@ pub fn style(scale: FontScale) -> Style {
     spacing.text_edit_width = 380.0 * s;
     spacing.window_margin = Margin::same((24.0 * s) as i8);
     spacing.menu_margin = Margin::same((12.0 * s) as i8);
-    spacing.scroll.bar_width = 14.0;
+    spacing.scroll.bar_width = 12.0;
     spacing.scroll.floating = false;
+    // Visible (candidates must see there is more) but not a black slab.
+    spacing.scroll.foreground_color = true;
+    spacing.scroll.dormant_handle_opacity = 0.3;
+    spacing.scroll.active_handle_opacity = 0.45;
+    spacing.scroll.interact_handle_opacity = 0.65;
+    spacing.scroll.dormant_background_opacity = 0.0;
 
     style.visuals = visuals();
     style.interaction.tooltip_delay = 0.3;

@@ -230,6 +230,8 @@ pub fn paint_cell(
 /// A small legend entry: a cell swatch and its meaning.
 pub fn legend_ui(ui: &mut Ui, state: CellState, text: &str) {
     ui.horizontal(|ui| {
+        ui.spacing_mut().interact_size.y = 0.0;
+        ui.spacing_mut().item_spacing.x = 6.0;
         let side = ui.text_style_height(&TextStyle::Small) * 1.2;
         let (rect, _) = ui.allocate_exact_size(Vec2::splat(side), Sense::hover());
         let font = TextStyle::Small.resolve(ui.style());

@@ -58,7 +58,6 @@ impl<B: ExamBackend> ExamApp<B> {
         let Some(paper) = state.paper.clone() else {
             ui.vertical_centered(|ui| {
                 ui.add_space(ui.available_height() * 0.4);
-                ui.spinner();
                 ui.label(RichText::new(tr(lang, Key::PaperLoading)).text_style(TextStyle::Heading));
             });
             return;
@@ -146,7 +145,7 @@ impl<B: ExamBackend> ExamApp<B> {
             .fill(palette::SURFACE)
             .stroke(Stroke::new(1.0, palette::BORDER))
             .inner_margin(Margin::symmetric(20, 10));
-        egui::Panel::top("exam-top").frame(frame).show(ui, |ui| {
+        egui::Panel::top("exam-top").show_separator_line(false).frame(frame).show(ui, |ui| {
             ui.columns(3, |cols| {
                 cols[0].with_layout(Layout::top_down(Align::Min), |ui| {
                     ui.label(RichText::new(&state.session_title).text_style(TextStyle::Heading));
@@ -227,7 +226,7 @@ impl<B: ExamBackend> ExamApp<B> {
             .fill(palette::SURFACE)
             .stroke(Stroke::new(1.0, palette::BORDER))
             .inner_margin(Margin::same(20));
-        egui::Panel::left("answer-sheet").resizable(false).exact_size(width).frame(frame).show(
+        egui::Panel::left("answer-sheet").show_separator_line(false).resizable(false).exact_size(width).frame(frame).show(
             ui,
             |ui| {
                 ui.label(RichText::new(tr(lang, Key::AnswerSheet)).text_style(TextStyle::Heading));
@@ -262,9 +261,14 @@ impl<B: ExamBackend> ExamApp<B> {
                         (CellState { flagged: true, ..CellState::default() }, Key::LegendFlagged),
                         (CellState { current: true, ..CellState::default() }, Key::LegendCurrent),
                     ];
-                    for (cell, key) in legend {
-                        legend_ui(ui, cell, tr(lang, key));
-                    }
+                    egui::Grid::new("legend").num_columns(2).spacing(vec2(12.0, 4.0)).show(ui, |ui| {
+                        for (i, (cell, key)) in legend.into_iter().enumerate() {
+                            legend_ui(ui, cell, tr(lang, key));
+                            if i % 2 == 1 {
+                                ui.end_row();
+                            }
+                        }
+                    });
                 });
             },
         );
@@ -278,7 +282,7 @@ impl<B: ExamBackend> ExamApp<B> {
             .fill(palette::SURFACE)
             .stroke(Stroke::new(1.0, palette::BORDER))
             .inner_margin(Margin::symmetric(20, 12));
-        egui::Panel::bottom("exam-actions").frame(frame).show(ui, |ui| {
+        egui::Panel::bottom("exam-actions").show_separator_line(false).frame(frame).show(ui, |ui| {
             ui.horizontal(|ui| {
                 let has_prev = current > 0;
                 let has_next = current + 1 < items.len();

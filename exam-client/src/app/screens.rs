@@ -19,7 +19,7 @@ const ID_NUMBER_CHARS_MAX: usize = 18;
 fn centered_column_ui(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui)) {
     let width = width.min(ui.available_width() - 32.0);
     egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-        let top = (ui.available_height() * 0.08).max(16.0);
+        let top = (ui.available_height() * 0.05).max(12.0);
         ui.add_space(top);
         ui.vertical_centered(|ui| {
             ui.set_max_width(width);
@@ -101,7 +101,11 @@ impl<B: ExamBackend> ExamApp<B> {
                     let h = ui.spacing().interact_size.y * 1.3;
                     let button = big_button(tr(lang, Key::LoginButton), ButtonKind::Primary)
                         .min_size(vec2(ui.available_width(), h));
-                    if ui.add_enabled(!busy, button).clicked() {
+                    let clicked = ui
+                        .with_layout(Layout::top_down(Align::Center), |ui| ui.add_enabled(!busy, button))
+                        .inner
+                        .clicked();
+                    if clicked {
                         submit = true;
                     }
                     if busy {
@@ -117,10 +121,8 @@ impl<B: ExamBackend> ExamApp<B> {
             });
             ui.add_space(12.0);
             if state.link == Link::Connecting {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label(caption(tr(lang, Key::LinkConnecting)));
-                });
+                // No spinner: a waiting screen may stay up for an hour on an old machine.
+                ui.label(caption(tr(lang, Key::LinkConnecting)));
             }
             ui.label(caption(tr(lang, Key::RaiseHandForHelp)));
         });
@@ -188,30 +190,38 @@ impl<B: ExamBackend> ExamApp<B> {
                 Some(starts_in) => {
                     let left = starts_in.saturating_sub(Instant::now().saturating_duration_since(*at));
                     if left.is_zero() {
-                        ui.horizontal(|ui| {
-                            ui.spinner();
-                            ui.label(RichText::new(tr(lang, Key::StartingSoon)).text_style(TextStyle::Heading));
-                        });
-                    } else {
-                        ui.label(RichText::new(tr(lang, Key::StartsIn)).color(palette::MUTED));
                         ui.label(
-                            RichText::new(strings::clock(left))
-                                .text_style(exam_ui::theme::timer_style())
-                                .size(ui.text_style_height(&exam_ui::theme::timer_style()) * 1.4)
+                            RichText::new(tr(lang, Key::StartingSoon))
+                                .text_style(TextStyle::Heading)
                                 .color(palette::ACCENT),
                         );
+                    } else {
+                        ui.horizontal(|ui| {
+                            // Centre the row by hand: horizontal layouts start on the left.
+                            let timer = exam_ui::theme::timer_style();
+                            let w = ui.text_style_height(&timer) * 6.5;
+                            ui.add_space(((ui.available_width() - w) / 2.0).max(0.0));
+                            ui.label(
+                                RichText::new(tr(lang, Key::StartsIn))
+                                    .text_style(TextStyle::Heading)
+                                    .color(palette::MUTED),
+                            );
+                            ui.label(
+                                RichText::new(strings::clock(left))
+                                    .text_style(timer)
+                                    .color(palette::ACCENT),
+                            );
+                        });
                     }
                     ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
                 }
                 None => {
-                    ui.horizontal(|ui| {
-                        ui.spinner();
-                        ui.label(
-                            RichText::new(tr(lang, Key::WaitForProctor))
-                                .text_style(TextStyle::Heading)
-                                .color(palette::ACCENT),
-                        );
-                    });
+                    // No spinner: waiting may take long and must not keep an old machine busy.
+                    ui.label(
+                        RichText::new(tr(lang, Key::WaitForProctor))
+                            .text_style(TextStyle::Heading)
+                            .color(palette::ACCENT),
+                    );
                 }
             }
         });
@@ -255,7 +265,7 @@ impl<B: ExamBackend> ExamApp<B> {
 
     /// Text size (and, before login, the language) in the top-right corner.
     fn corner_controls_ui(&mut self, ui: &mut Ui, with_language: bool) {
-        egui::Panel::top("corner-controls")
+        egui::Panel::top("corner-controls").show_separator_line(false)
             .frame(egui::Frame::new().inner_margin(egui::Margin::symmetric(16, 8)))
             .show(ui, |ui| {
                 ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
