@@ -28,12 +28,19 @@ impl ExamBackend for Preview {
         let mut s = self.state.borrow_mut();
         match command {
             Command::Login { .. } => {
-                s.phase = Phase::Waiting { starts_in: Some(Duration::from_secs(95)), at: Instant::now() };
+                s.phase = Phase::Waiting {
+                    starts_in: Some(Duration::from_secs(95)),
+                    at: Instant::now(),
+                };
             }
             Command::Save { item, response } => {
                 s.answers.insert(item, response);
             }
-            Command::Submit => s.phase = Phase::Done { reason: SubmitReason::Candidate },
+            Command::Submit => {
+                s.phase = Phase::Done {
+                    reason: SubmitReason::Candidate,
+                }
+            }
         }
     }
 }
@@ -45,17 +52,26 @@ fn sample_photo() -> Option<Vec<u8>> {
         let (fx, fy) = (x as f32 - 120.0, y as f32);
         let head = (fx * fx) / (55.0 * 55.0) + ((fy - 120.0) * (fy - 120.0)) / (70.0 * 70.0) < 1.0;
         let body = fy > 210.0 && fx.abs() < 110.0 - (320.0 - fy) * 0.4;
-        if head || body { image::Rgba([96, 108, 124, 255]) } else { image::Rgba([214, 224, 236, 255]) }
+        if head || body {
+            image::Rgba([96, 108, 124, 255])
+        } else {
+            image::Rgba([214, 224, 236, 255])
+        }
     });
     let mut png = Vec::new();
-    img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).ok()?;
+    img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .ok()?;
     Some(png)
 }
 
 fn main() -> eframe::Result {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let phase = args.first().map(String::as_str).unwrap_or("exam");
-    let lang = if args.iter().any(|a| a == "en") { Lang::En } else { Lang::Zh };
+    let lang = if args.iter().any(|a| a == "en") {
+        Lang::En
+    } else {
+        Lang::Zh
+    };
     let fullscreen = args.iter().any(|a| a == "full");
 
     let paper = shuffle::candidate_paper(&demo::small_paper(), 1);
@@ -64,7 +80,14 @@ fn main() -> eframe::Result {
         let answer = match &item.body {
             ItemBody::TrueFalse => Response::TrueFalse(true),
             ItemBody::SingleChoice { options } | ItemBody::MultipleChoice { options } => {
-                Response::Choices(options.iter().skip(1).take(2).map(|o| o.id.clone()).collect())
+                Response::Choices(
+                    options
+                        .iter()
+                        .skip(1)
+                        .take(2)
+                        .map(|o| o.id.clone())
+                        .collect(),
+                )
             }
             ItemBody::FillIn { .. } => Response::Blanks(vec!["36".into()]),
             ItemBody::ShortAnswer => Response::Essay("断电、验电、挂接地线".into()),
@@ -95,10 +118,18 @@ fn main() -> eframe::Result {
     state.phase = match phase {
         "login" => {
             state.link = Link::Connecting;
-            Phase::LoggedOut { busy: false, error: Some("准考证号或身份证号不正确，请核对后重新输入。".into()) }
+            Phase::LoggedOut {
+                busy: false,
+                error: Some("准考证号或身份证号不正确，请核对后重新输入。".into()),
+            }
         }
-        "waiting" => Phase::Waiting { starts_in: Some(Duration::from_secs(4 * 60 + 30)), at: Instant::now() },
-        "done" => Phase::Done { reason: SubmitReason::TimeUp },
+        "waiting" => Phase::Waiting {
+            starts_in: Some(Duration::from_secs(4 * 60 + 30)),
+            at: Instant::now(),
+        },
+        "done" => Phase::Done {
+            reason: SubmitReason::TimeUp,
+        },
         "reconnecting" => {
             state.link = Link::Reconnecting { tries: 3 };
             state.unacked = 2;
@@ -109,5 +140,12 @@ fn main() -> eframe::Result {
         }
         _ => Phase::Exam,
     };
-    run_window(Preview { state: RefCell::new(state) }, lang, fullscreen, Default::default())
+    run_window(
+        Preview {
+            state: RefCell::new(state),
+        },
+        lang,
+        fullscreen,
+        Default::default(),
+    )
 }

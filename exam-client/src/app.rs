@@ -107,7 +107,9 @@ impl<B: ExamBackend> ExamApp<B> {
         let state = self.backend.state();
         self.keep_window_open(ui.ctx(), &state);
 
-        let frame = Frame::new().fill(palette::BACKGROUND).inner_margin(Margin::ZERO);
+        let frame = Frame::new()
+            .fill(palette::BACKGROUND)
+            .inner_margin(Margin::ZERO);
         egui::CentralPanel::default().frame(frame).show(ui, |ui| {
             self.banners_ui(ui, &state);
             match &state.phase {
@@ -129,8 +131,13 @@ impl<B: ExamBackend> ExamApp<B> {
         if warning.is_none() && reconnecting.is_none() {
             return;
         }
-        egui::Panel::top("banners").show_separator_line(false)
-            .frame(Frame::new().fill(palette::BACKGROUND).inner_margin(Margin::symmetric(16, 8)))
+        egui::Panel::top("banners")
+            .show_separator_line(false)
+            .frame(
+                Frame::new()
+                    .fill(palette::BACKGROUND)
+                    .inner_margin(Margin::symmetric(16, 8)),
+            )
             .show(ui, |ui| {
                 if let Some(warning) = &warning {
                     // In English too: without the font, Chinese text shows as boxes.
@@ -142,9 +149,18 @@ impl<B: ExamBackend> ExamApp<B> {
                     let body = format!(
                         "{} {}",
                         tr(lang, Key::LinkLostBody),
-                        if tries > 0 { strings::reconnect_tries(lang, tries) } else { String::new() }
+                        if tries > 0 {
+                            strings::reconnect_tries(lang, tries)
+                        } else {
+                            String::new()
+                        }
                     );
-                    banner_ui(ui, BannerKind::Warn, tr(lang, Key::LinkLostTitle), Some(body.trim()));
+                    banner_ui(
+                        ui,
+                        BannerKind::Warn,
+                        tr(lang, Key::LinkLostTitle),
+                        Some(body.trim()),
+                    );
                 }
             });
     }
@@ -242,9 +258,13 @@ pub fn run_window<B: ExamBackend + 'static>(
         options,
         Box::new(move |cc| {
             repaint.set(&cc.egui_ctx);
-            let warning = exam_ui::fonts::install_cjk_font(&cc.egui_ctx).err().map(|e| e.to_string());
+            let warning = exam_ui::fonts::install_cjk_font(&cc.egui_ctx)
+                .err()
+                .map(|e| e.to_string());
             theme::apply(&cc.egui_ctx, FontScale::default());
-            let app = ExamApp::new(backend, lang).with_font_warning(warning).with_kiosk(fullscreen);
+            let app = ExamApp::new(backend, lang)
+                .with_font_warning(warning)
+                .with_kiosk(fullscreen);
             Ok(Box::new(app))
         }),
     )

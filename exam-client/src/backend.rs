@@ -38,16 +38,34 @@ const STALE_RETRIES_MAX: u32 = 10;
 pub enum ClientEvent {
     LinkUp,
     LinkDown,
-    LoginRefused { reason: LoginRejection, message: String, retry_after: Duration },
+    LoginRefused {
+        reason: LoginRejection,
+        message: String,
+        retry_after: Duration,
+    },
     Waiting,
     PaperReady,
     /// A change is durable at the site; `latency` is from the click to the acknowledgement.
-    Acked { seq: u64, item: ItemId, response: Response, latency: Duration },
-    SaveRejected { seq: u64, reason: String },
-    SubmitRefused { reason: String },
-    Submitted { reason: SubmitReason },
+    Acked {
+        seq: u64,
+        item: ItemId,
+        response: Response,
+        latency: Duration,
+    },
+    SaveRejected {
+        seq: u64,
+        reason: String,
+    },
+    SubmitRefused {
+        reason: String,
+    },
+    Submitted {
+        reason: SubmitReason,
+    },
     /// The journal could not be written: answers are not safe on this machine.
-    JournalFailed { message: String },
+    JournalFailed {
+        message: String,
+    },
 }
 
 /// How to reach the site and where to keep the journal.
@@ -111,7 +129,10 @@ pub fn spawn(
         stale_retries: 0,
     };
     tokio::spawn(core.run());
-    RemoteBackend { state, commands: tx }
+    RemoteBackend {
+        state,
+        commands: tx,
+    }
 }
 
 enum Ended {
@@ -152,7 +173,13 @@ impl Core {
     }
 
     fn phase(&self) -> Phase {
-        self.state.lock().map(|s| s.phase.clone()).unwrap_or(Phase::LoggedOut { busy: false, error: None })
+        self.state
+            .lock()
+            .map(|s| s.phase.clone())
+            .unwrap_or(Phase::LoggedOut {
+                busy: false,
+                error: None,
+            })
     }
 
     async fn run(mut self) {
@@ -180,8 +207,16 @@ impl Core {
                 Err(e) => tracing::debug!(error = %e, "connect failed"),
             }
             tries = tries.saturating_add(1);
-            self.update(|s| s.link = if ever_connected { Link::Reconnecting { tries } } else { Link::Connecting });
-            let base = BACKOFF_MIN.saturating_mul(1 << tries.min(5)).min(BACKOFF_MAX);
+            self.update(|s| {
+                s.link = if ever_connected {
+                    Link::Reconnecting { tries }
+                } else {
+                    Link::Connecting
+                }
+            });
+            let base = BACKOFF_MIN
+                .saturating_mul(1 << tries.min(5))
+                .min(BACKOFF_MAX);
             let jitter = Duration::from_millis(rng.below(base.as_millis() as u64 / 2 + 1));
             if let Ended::Quit = self.offline_for(base / 2 + jitter).await {
                 return;
@@ -190,13 +225,24 @@ impl Core {
     }
 
     async fn connect(&self) -> Result<(quinn::Connection, FramedSend, FramedRecv), NetError> {
-        let connecting = self.endpoint.connect(self.config.server, SITE_SERVER_NAME)?;
+        let connecting = self
+            .endpoint
+            .connect(self.config.server, SITE_SERVER_NAME)?;
         let conn = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
             Ok(c) => c?,
-            Err(_) => return Err(NetError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))),
+            Err(_) => {
+                return Err(NetError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )));
+            }
         };
         let (send, recv) = conn.open_bi().await?;
-        Ok((conn, FramedSend::new(send, CLIENT_FRAME_BYTES_MAX), FramedRecv::new(recv, FRAME_BYTES_MAX)))
+        Ok((
+            conn,
+            FramedSend::new(send, CLIENT_FRAME_BYTES_MAX),
+            FramedRecv::new(recv, FRAME_BYTES_MAX),
+        ))
     }
 
     /// Handles commands while offline for `wait`.
@@ -239,13 +285,29 @@ impl Core {
         ended
     }
 
-    async fn session_loop(&mut self, send: &mut FramedSend, inbound: &mut mpsc::Receiver<SiteMsg>) -> Ended {
-        if send.send(&ClientMsg::Hello { machine: self.config.machine.clone() }).await.is_err() {
+    async fn session_loop(
+        &mut self,
+        send: &mut FramedSend,
+        inbound: &mut mpsc::Receiver<SiteMsg>,
+    ) -> Ended {
+        if send
+            .send(&ClientMsg::Hello {
+                machine: self.config.machine.clone(),
+            })
+            .await
+            .is_err()
+        {
             return Ended::Continue;
         }
         if self.auto_login
             && let Some((a, i)) = self.credentials.clone()
-            && send.send(&ClientMsg::Login { admission_no: a, id_number: i }).await.is_err()
+            && send
+                .send(&ClientMsg::Login {
+                    admission_no: a,
+                    id_number: i,
+                })
+                .await
+                .is_err()
         {
             return Ended::Continue;
         }
@@ -283,7 +345,10 @@ impl Core {
     /// Carries out a UI command. `send` is `None` while offline. Returns false if the connection failed.
     async fn command(&mut self, cmd: Command, send: Option<&mut FramedSend>) -> bool {
         match cmd {
-            Command::Login { admission_no, id_number } => {
+            Command::Login {
+                admission_no,
+                id_number,
+            } => {
                 if !matches!(self.phase(), Phase::LoggedOut { .. }) {
                     return true;
                 }
@@ -296,18 +361,29 @@ impl Core {
                     });
                     return true;
                 };
-                self.credentials = Some((admission_no.trim().to_owned(), id_number.trim().to_owned()));
+                self.credentials =
+                    Some((admission_no.trim().to_owned(), id_number.trim().to_owned()));
                 self.auto_login = false;
-                self.update(|s| s.phase = Phase::LoggedOut { busy: true, error: None });
-                send.send(&ClientMsg::Login { admission_no: admission_no.trim().to_owned(), id_number: id_number.trim().to_owned() })
-                    .await
-                    .is_ok()
+                self.update(|s| {
+                    s.phase = Phase::LoggedOut {
+                        busy: true,
+                        error: None,
+                    }
+                });
+                send.send(&ClientMsg::Login {
+                    admission_no: admission_no.trim().to_owned(),
+                    id_number: id_number.trim().to_owned(),
+                })
+                .await
+                .is_ok()
             }
             Command::Save { item, response } => {
                 if !matches!(self.phase(), Phase::Exam) {
                     return true;
                 }
-                let Some(journal) = self.journal.as_mut() else { return true };
+                let Some(journal) = self.journal.as_mut() else {
+                    return true;
+                };
                 let change = match journal.record(item.clone(), response.clone()) {
                     Ok(c) => c,
                     Err(e) => {
@@ -354,11 +430,22 @@ impl Core {
         self.emit(ClientEvent::JournalFailed { message });
     }
 
-    async fn site_msg(&mut self, msg: SiteMsg, send: &mut FramedSend, retry_login: &mut Option<tokio::time::Instant>) -> bool {
+    async fn site_msg(
+        &mut self,
+        msg: SiteMsg,
+        send: &mut FramedSend,
+        retry_login: &mut Option<tokio::time::Instant>,
+    ) -> bool {
         match msg {
             SiteMsg::Welcome { .. } | SiteMsg::Pong { .. } => true,
-            SiteMsg::LoginRejected { reason, retry_after_ms } => {
-                if self.auto_login && reason == LoginRejection::ConnectedElsewhere && self.stale_retries < STALE_RETRIES_MAX {
+            SiteMsg::LoginRejected {
+                reason,
+                retry_after_ms,
+            } => {
+                if self.auto_login
+                    && reason == LoginRejection::ConnectedElsewhere
+                    && self.stale_retries < STALE_RETRIES_MAX
+                {
                     // Probably our own previous connection, not yet known dead at the site.
                     self.stale_retries += 1;
                     *retry_login = Some(tokio::time::Instant::now() + STALE_RETRY);
@@ -368,11 +455,23 @@ impl Core {
                 let message = login_message(reason, retry_after);
                 self.auto_login = false;
                 self.credentials = None;
-                self.update(|s| s.phase = Phase::LoggedOut { busy: false, error: Some(message.clone()) });
-                self.emit(ClientEvent::LoginRefused { reason, message, retry_after });
+                self.update(|s| {
+                    s.phase = Phase::LoggedOut {
+                        busy: false,
+                        error: Some(message.clone()),
+                    }
+                });
+                self.emit(ClientEvent::LoginRefused {
+                    reason,
+                    message,
+                    retry_after,
+                });
                 true
             }
-            SiteMsg::LoggedIn { candidate, session_title } => {
+            SiteMsg::LoggedIn {
+                candidate,
+                session_title,
+            } => {
                 self.auto_login = true;
                 self.stale_retries = 0;
                 if self.journal.is_none() {
@@ -392,18 +491,32 @@ impl Core {
                     s.candidate = Some(candidate);
                     s.session_title = session_title;
                     if matches!(s.phase, Phase::LoggedOut { .. }) {
-                        s.phase = Phase::Waiting { starts_in: None, at: Instant::now() };
+                        s.phase = Phase::Waiting {
+                            starts_in: None,
+                            at: Instant::now(),
+                        };
                     }
                 });
                 true
             }
             SiteMsg::Waiting { starts_in_ms } => {
-                self.update(|s| s.phase = Phase::Waiting { starts_in: starts_in_ms.map(Duration::from_millis), at: Instant::now() });
+                self.update(|s| {
+                    s.phase = Phase::Waiting {
+                        starts_in: starts_in_ms.map(Duration::from_millis),
+                        at: Instant::now(),
+                    }
+                });
                 self.emit(ClientEvent::Waiting);
                 true
             }
-            SiteMsg::Paper { paper, answers, committed_seq } => {
-                let Some(journal) = self.journal.as_mut() else { return true };
+            SiteMsg::Paper {
+                paper,
+                answers,
+                committed_seq,
+            } => {
+                let Some(journal) = self.journal.as_mut() else {
+                    return true;
+                };
                 for c in journal.sync_with_site(committed_seq) {
                     self.clicked_at.remove(&c.seq);
                 }
@@ -433,13 +546,24 @@ impl Core {
                 true
             }
             SiteMsg::Ack { seq } => {
-                let Some(journal) = self.journal.as_mut() else { return true };
+                let Some(journal) = self.journal.as_mut() else {
+                    return true;
+                };
                 let done = journal.ack(seq);
                 let unacked = journal.pending_count();
                 self.update(|s| s.unacked = unacked);
                 for c in done {
-                    let latency = self.clicked_at.remove(&c.seq).map(|t| t.elapsed()).unwrap_or_default();
-                    self.emit(ClientEvent::Acked { seq: c.seq, item: c.item, response: c.response, latency });
+                    let latency = self
+                        .clicked_at
+                        .remove(&c.seq)
+                        .map(|t| t.elapsed())
+                        .unwrap_or_default();
+                    self.emit(ClientEvent::Acked {
+                        seq: c.seq,
+                        item: c.item,
+                        response: c.response,
+                        latency,
+                    });
                 }
                 true
             }
@@ -456,9 +580,18 @@ impl Core {
                 self.emit(ClientEvent::SaveRejected { seq, reason });
                 true
             }
-            SiteMsg::Clock { remaining_ms, running, paused_reason } => {
+            SiteMsg::Clock {
+                remaining_ms,
+                running,
+                paused_reason,
+            } => {
                 self.update(|s| {
-                    s.clock = Some(ClockView { remaining: Duration::from_millis(remaining_ms), running, paused_reason, at: Instant::now() })
+                    s.clock = Some(ClockView {
+                        remaining: Duration::from_millis(remaining_ms),
+                        running,
+                        paused_reason,
+                        at: Instant::now(),
+                    })
                 });
                 true
             }
@@ -490,7 +623,13 @@ impl Core {
 }
 
 async fn send_change(send: &mut FramedSend, c: &Change) -> bool {
-    send.send(&ClientMsg::SaveAnswer { seq: c.seq, item: c.item.clone(), response: c.response.clone() }).await.is_ok()
+    send.send(&ClientMsg::SaveAnswer {
+        seq: c.seq,
+        item: c.item.clone(),
+        response: c.response.clone(),
+    })
+    .await
+    .is_ok()
 }
 
 /// What the candidate reads when a login is refused.

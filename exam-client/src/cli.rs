@@ -14,7 +14,12 @@ use crate::backend::{self, ClientConfig};
 use crate::simulate::{self, SimulateConfig};
 
 #[derive(Parser)]
-#[command(name = "exam-client", version, about = "考生客户端 / candidate exam client", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "exam-client",
+    version,
+    about = "考生客户端 / candidate exam client",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -87,25 +92,37 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
     let result = match (cli.command, cli.window) {
-        (Some(Command::Simulate { site, candidates, first, think_ms, record, deadline_secs, seed }), _) => {
-            run_simulate(SimulateConfig {
-                server: site.server,
-                pin: site.ca_fingerprint,
+        (
+            Some(Command::Simulate {
+                site,
                 candidates,
                 first,
-                think: Duration::from_millis(think_ms),
+                think_ms,
                 record,
-                deadline: Duration::from_secs(deadline_secs),
+                deadline_secs,
                 seed,
-            })
-        }
+            }),
+            _,
+        ) => run_simulate(SimulateConfig {
+            server: site.server,
+            pin: site.ca_fingerprint,
+            candidates,
+            first,
+            think: Duration::from_millis(think_ms),
+            record,
+            deadline: Duration::from_secs(deadline_secs),
+            seed,
+        }),
         (None, Some(w)) => run_window(w),
-        (None, None) => Err(anyhow::anyhow!("give --server and --ca-fingerprint (see --help)")),
+        (None, None) => Err(anyhow::anyhow!(
+            "give --server and --ca-fingerprint (see --help)"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,11 +134,16 @@ pub fn main() -> ExitCode {
 }
 
 fn run_simulate(config: SimulateConfig) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let report = rt.block_on(simulate::run(config))?;
     println!("{}", report.figures());
     println!("{}", report.summary());
-    anyhow::ensure!(report.errors == 0 && report.submitted == report.candidates, "not every candidate submitted cleanly");
+    anyhow::ensure!(
+        report.errors == 0 && report.submitted == report.candidates,
+        "not every candidate submitted cleanly"
+    );
     Ok(())
 }
 
@@ -134,20 +156,31 @@ fn default_journal_dir() -> PathBuf {
 }
 
 fn run_window(args: WindowArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let machine = args.machine.unwrap_or_else(|| {
-        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "candidate-pc".into())
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "candidate-pc".into())
     });
     let journal_dir = args.journal_dir.unwrap_or_else(default_journal_dir);
     let endpoint = {
         let _guard = rt.enter();
-        backend::endpoint(args.site.server, args.site.ca_fingerprint).context("could not open a network socket")?
+        backend::endpoint(args.site.server, args.site.ca_fingerprint)
+            .context("could not open a network socket")?
     };
     let repaint = crate::repaint::RepaintHandle::default();
     let backend = {
         let _guard = rt.enter();
         backend::spawn(
-            ClientConfig { server: args.site.server, pin: args.site.ca_fingerprint, machine, journal_dir: Some(journal_dir) },
+            ClientConfig {
+                server: args.site.server,
+                pin: args.site.ca_fingerprint,
+                machine,
+                journal_dir: Some(journal_dir),
+            },
             endpoint,
             Arc::new({
                 let repaint = repaint.clone();
@@ -160,7 +193,8 @@ fn run_window(args: WindowArgs) -> anyhow::Result<()> {
         LangArg::Zh => exam_ui::Lang::Zh,
         LangArg::En => exam_ui::Lang::En,
     };
-    crate::app::run_window(backend, lang, !args.windowed, repaint).map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))?;
+    crate::app::run_window(backend, lang, !args.windowed, repaint)
+        .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))?;
     drop(rt);
     Ok(())
 }

@@ -38,8 +38,13 @@ enum Record {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("cannot write the answer journal {path}: {source}. Answers cannot be kept safely on this machine: call the proctor")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error(
+        "cannot write the answer journal {path}: {source}. Answers cannot be kept safely on this machine: call the proctor"
+    )]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("too many answers waiting to be sent ({JOURNAL_PENDING_MAX}); call the proctor")]
     Full,
 }
@@ -56,24 +61,38 @@ pub struct Journal {
 impl Journal {
     /// A journal kept in memory only: for simulated candidates, which have no disk to lose.
     pub fn in_memory() -> Self {
-        Self { file: None, pending: BTreeMap::new(), acked: 0, last_seq: 0 }
+        Self {
+            file: None,
+            pending: BTreeMap::new(),
+            acked: 0,
+            last_seq: 0,
+        }
     }
 
     /// Opens (or creates) the journal of one candidate in `dir`, replaying what it holds.
     /// Unreadable trailing lines (a crash in the middle of a write) are ignored.
     pub fn open(dir: &Path, admission_no: &str) -> Result<Self, JournalError> {
         let path = dir.join(format!("{admission_no}.journal"));
-        let io = |source| JournalError::Io { path: path.clone(), source };
+        let io = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut journal = Self::in_memory();
         if let Ok(f) = File::open(&path) {
             for line in BufReader::new(f).lines() {
                 let Ok(line) = line else { break };
-                let Ok(record) = serde_json::from_str::<Record>(&line) else { continue };
+                let Ok(record) = serde_json::from_str::<Record>(&line) else {
+                    continue;
+                };
                 journal.replay(record);
             }
         }
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
         journal.file = Some((path, file));
         Ok(journal)
     }
@@ -98,10 +117,18 @@ impl Journal {
     }
 
     fn write(&mut self, record: &Record, sync: bool) -> Result<(), JournalError> {
-        let Some((path, file)) = &mut self.file else { return Ok(()) };
-        let mut line = serde_json::to_vec(record).map_err(|e| JournalError::Io { path: path.clone(), source: e.into() })?;
+        let Some((path, file)) = &mut self.file else {
+            return Ok(());
+        };
+        let mut line = serde_json::to_vec(record).map_err(|e| JournalError::Io {
+            path: path.clone(),
+            source: e.into(),
+        })?;
         line.push(b'\n');
-        let io = |source| JournalError::Io { path: path.clone(), source };
+        let io = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
         file.write_all(&line).map_err(io)?;
         if sync {
             file.sync_data().map_err(io)?;
@@ -114,7 +141,11 @@ impl Journal {
         if self.pending.len() >= JOURNAL_PENDING_MAX {
             return Err(JournalError::Full);
         }
-        let change = Change { seq: self.last_seq + 1, item, response };
+        let change = Change {
+            seq: self.last_seq + 1,
+            item,
+            response,
+        };
         self.write(&Record::Change(change.clone()), true)?;
         self.last_seq = change.seq;
         self.pending.insert(change.seq, change.clone());
@@ -127,7 +158,9 @@ impl Journal {
             return Vec::new();
         }
         let rest = self.pending.split_off(&(seq + 1));
-        let done: Vec<Change> = std::mem::replace(&mut self.pending, rest).into_values().collect();
+        let done: Vec<Change> = std::mem::replace(&mut self.pending, rest)
+            .into_values()
+            .collect();
         self.acked = seq;
         self.last_seq = self.last_seq.max(seq);
         // Losing this record only means a resend the site ignores: no fsync needed.
@@ -166,12 +199,17 @@ impl Journal {
     }
 
     fn compact_if_large(&mut self) {
-        let Some((path, file)) = &self.file else { return };
+        let Some((path, file)) = &self.file else {
+            return;
+        };
         if file.metadata().map(|m| m.len()).unwrap_or(0) < JOURNAL_COMPACT_BYTES {
             return;
         }
         let tmp = path.with_extension("journal.tmp");
-        let line = format!("{}\n", serde_json::to_string(&Record::Acked(self.acked)).unwrap_or_default());
+        let line = format!(
+            "{}\n",
+            serde_json::to_string(&Record::Acked(self.acked)).unwrap_or_default()
+        );
         let ok = std::fs::write(&tmp, line)
             .and_then(|()| File::open(&tmp)?.sync_all())
             .and_then(|()| std::fs::rename(&tmp, path));
@@ -197,15 +235,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let mut j = Journal::open(dir.path(), "2026100001").expect("open");
-            j.record(item("a"), Response::TrueFalse(true)).expect("record");
-            j.record(item("b"), Response::TrueFalse(false)).expect("record");
+            j.record(item("a"), Response::TrueFalse(true))
+                .expect("record");
+            j.record(item("b"), Response::TrueFalse(false))
+                .expect("record");
             j.record(item("a"), Response::Cleared).expect("record");
             assert_eq!(j.ack(1).len(), 1);
         }
         let mut j = Journal::open(dir.path(), "2026100001").expect("reopen");
         let seqs: Vec<u64> = j.pending().map(|c| c.seq).collect();
         assert_eq!(seqs, vec![2, 3]);
-        assert_eq!(j.record(item("c"), Response::TrueFalse(true)).expect("record").seq, 4);
+        assert_eq!(
+            j.record(item("c"), Response::TrueFalse(true))
+                .expect("record")
+                .seq,
+            4
+        );
         assert_eq!(j.reject(4).map(|c| c.seq), Some(4));
         // A torn last line (crash mid-write) is ignored.
         let path = dir.path().join("2026100001.journal");
@@ -220,13 +265,21 @@ mod tests {
     #[test]
     fn site_state_after_login_acks_and_advances_numbering() {
         let mut j = Journal::in_memory();
-        j.record(item("a"), Response::TrueFalse(true)).expect("record");
-        j.record(item("b"), Response::TrueFalse(true)).expect("record");
+        j.record(item("a"), Response::TrueFalse(true))
+            .expect("record");
+        j.record(item("b"), Response::TrueFalse(true))
+            .expect("record");
         assert_eq!(j.sync_with_site(1).len(), 1);
         assert_eq!(j.pending_count(), 1);
         // A candidate moved to a new machine: the site's numbering wins.
         let mut fresh = Journal::in_memory();
         fresh.sync_with_site(57);
-        assert_eq!(fresh.record(item("a"), Response::Cleared).expect("record").seq, 58);
+        assert_eq!(
+            fresh
+                .record(item("a"), Response::Cleared)
+                .expect("record")
+                .seq,
+            58
+        );
     }
 }

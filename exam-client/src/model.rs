@@ -12,8 +12,14 @@ use exam_protocol::{CandidateCard, SubmitReason};
 /// A request from the UI to the backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Login { admission_no: String, id_number: String },
-    Save { item: ItemId, response: Response },
+    Login {
+        admission_no: String,
+        id_number: String,
+    },
+    Save {
+        item: ItemId,
+        response: Response,
+    },
     Submit,
 }
 
@@ -24,19 +30,29 @@ pub enum Link {
     Connecting,
     Online,
     /// The site went away; answers keep going into the local journal.
-    Reconnecting { tries: u32 },
+    Reconnecting {
+        tries: u32,
+    },
 }
 
 /// Where the candidate is in the exam.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     /// Login form. `busy` while a login is on its way; `error` is the last refusal, ready to show.
-    LoggedOut { busy: bool, error: Option<String> },
+    LoggedOut {
+        busy: bool,
+        error: Option<String>,
+    },
     /// Logged in, the session has not started (or the paper is on its way).
-    Waiting { starts_in: Option<Duration>, at: Instant },
+    Waiting {
+        starts_in: Option<Duration>,
+        at: Instant,
+    },
     Exam,
     /// Submitted (by the candidate, at time-up or by a proctor).
-    Done { reason: SubmitReason },
+    Done {
+        reason: SubmitReason,
+    },
 }
 
 /// Remaining time as last told by the site, and when we were told.
@@ -52,7 +68,8 @@ impl ClockView {
     /// Remaining time now, counting down locally between the site's updates.
     pub fn remaining_at(&self, now: Instant) -> Duration {
         if self.running {
-            self.remaining.saturating_sub(now.saturating_duration_since(self.at))
+            self.remaining
+                .saturating_sub(now.saturating_duration_since(self.at))
         } else {
             self.remaining
         }
@@ -82,7 +99,10 @@ impl Default for ExamState {
     fn default() -> Self {
         Self {
             link: Link::Connecting,
-            phase: Phase::LoggedOut { busy: false, error: None },
+            phase: Phase::LoggedOut {
+                busy: false,
+                error: None,
+            },
             candidate: None,
             session_title: String::new(),
             paper: None,
@@ -98,11 +118,18 @@ impl Default for ExamState {
 impl ExamState {
     /// Items with no answer, as 1-based numbers in the candidate's order.
     pub fn unanswered_numbers(&self) -> Vec<usize> {
-        let Some(paper) = &self.paper else { return Vec::new() };
+        let Some(paper) = &self.paper else {
+            return Vec::new();
+        };
         paper
             .items()
             .enumerate()
-            .filter(|(_, item)| !self.answers.get(&item.id).is_some_and(Response::is_answered))
+            .filter(|(_, item)| {
+                !self
+                    .answers
+                    .get(&item.id)
+                    .is_some_and(Response::is_answered)
+            })
             .map(|(i, _)| i + 1)
             .collect()
     }

@@ -83,7 +83,12 @@ impl SimulateReport {
             self.acknowledged as f64 / secs,
             self.percentile(0.50).as_secs_f64() * 1e3,
             self.percentile(0.99).as_secs_f64() * 1e3,
-            self.latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+            self.latencies
+                .last()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1e3,
             secs
         )
     }
@@ -106,15 +111,18 @@ pub async fn run(config: SimulateConfig) -> anyhow::Result<SimulateReport> {
     let (rec_tx, mut rec_rx) = mpsc::unbounded_channel::<RecordedAnswer>();
     let recorder = match config.record.clone() {
         Some(path) => {
-            let file = std::fs::File::create(&path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-            Some(tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                let mut out = std::io::BufWriter::new(file);
-                while let Some(r) = rec_rx.blocking_recv() {
-                    serde_json::to_writer(&mut out, &r)?;
-                    out.write_all(b"\n")?;
-                }
-                out.flush()
-            }))
+            let file = std::fs::File::create(&path)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            Some(tokio::task::spawn_blocking(
+                move || -> std::io::Result<()> {
+                    let mut out = std::io::BufWriter::new(file);
+                    while let Some(r) = rec_rx.blocking_recv() {
+                        serde_json::to_writer(&mut out, &r)?;
+                        out.write_all(b"\n")?;
+                    }
+                    out.flush()
+                },
+            ))
         }
         None => None,
     };
@@ -129,7 +137,10 @@ pub async fn run(config: SimulateConfig) -> anyhow::Result<SimulateReport> {
         tasks.spawn(async move { candidate(index, cfg, endpoint, rec, deadline).await });
     }
     drop(rec_tx);
-    let mut report = SimulateReport { candidates: config.candidates, ..Default::default() };
+    let mut report = SimulateReport {
+        candidates: config.candidates,
+        ..Default::default()
+    };
     while let Some(res) = tasks.join_next().await {
         match res {
             Ok(o) => {
@@ -160,15 +171,28 @@ async fn candidate(
     let who = demo::candidate(index);
     let (ev_tx, mut events) = mpsc::unbounded_channel();
     let client = backend::spawn(
-        ClientConfig { server: cfg.server, pin: cfg.pin, machine: format!("sim-{index}"), journal_dir: None },
+        ClientConfig {
+            server: cfg.server,
+            pin: cfg.pin,
+            machine: format!("sim-{index}"),
+            journal_dir: None,
+        },
         endpoint,
         Arc::new(|| {}),
         Some(ev_tx),
     );
     let mut rng = SplitMix64::new(cfg.seed ^ (u64::from(index) << 20));
-    let mut out = Outcome { submitted: false, errors: 0, latencies: Vec::new(), acknowledged: 0 };
+    let mut out = Outcome {
+        submitted: false,
+        errors: 0,
+        latencies: Vec::new(),
+        acknowledged: 0,
+    };
     let admission_no = who.admission_no.to_string();
-    let login = || Command::Login { admission_no: admission_no.clone(), id_number: who.id_number.as_str().to_owned() };
+    let login = || Command::Login {
+        admission_no: admission_no.clone(),
+        id_number: who.id_number.as_str().to_owned(),
+    };
     let mut plan: Vec<CandidateItem> = Vec::new();
     let mut next = 0usize;
     let mut submit_sent = false;
@@ -252,7 +276,11 @@ async fn candidate(
 
 fn think(rng: &mut SplitMix64, mean: Duration) -> Duration {
     let ms = mean.as_millis() as u64;
-    if ms == 0 { Duration::ZERO } else { Duration::from_millis(rng.below(2 * ms + 1)) }
+    if ms == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(rng.below(2 * ms + 1))
+    }
 }
 
 /// A random but valid response for an item.
@@ -264,7 +292,11 @@ pub fn random_response(item: &CandidateItem, rng: &mut SplitMix64) -> Response {
             Response::Choices(options.get(i).map(|o| o.id.clone()).into_iter().collect())
         }
         ItemBody::MultipleChoice { options } => {
-            let mut chosen: BTreeSet<_> = options.iter().filter(|_| rng.below(2) == 1).map(|o| o.id.clone()).collect();
+            let mut chosen: BTreeSet<_> = options
+                .iter()
+                .filter(|_| rng.below(2) == 1)
+                .map(|o| o.id.clone())
+                .collect();
             if chosen.is_empty()
                 && let Some(o) = options.first()
             {
@@ -272,7 +304,13 @@ pub fn random_response(item: &CandidateItem, rng: &mut SplitMix64) -> Response {
             }
             Response::Choices(chosen)
         }
-        ItemBody::FillIn { blanks } => Response::Blanks((0..*blanks).map(|_| format!("{}", rng.below(100))).collect()),
-        ItemBody::ShortAnswer => Response::Essay(format!("模拟考生作答，编号 {}。", rng.below(1_000_000))),
+        ItemBody::FillIn { blanks } => Response::Blanks(
+            (0..*blanks)
+                .map(|_| format!("{}", rng.below(100)))
+                .collect(),
+        ),
+        ItemBody::ShortAnswer => {
+            Response::Essay(format!("模拟考生作答，编号 {}。", rng.below(1_000_000)))
+        }
     }
 }

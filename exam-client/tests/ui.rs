@@ -29,7 +29,10 @@ struct FakeBackend(Rc<RefCell<Inner>>);
 
 impl FakeBackend {
     fn with_state(state: ExamState) -> Self {
-        Self(Rc::new(RefCell::new(Inner { state, sent: Vec::new() })))
+        Self(Rc::new(RefCell::new(Inner {
+            state,
+            sent: Vec::new(),
+        })))
     }
 
     fn sent(&self) -> Vec<Command> {
@@ -158,10 +161,14 @@ fn login_sends_exactly_what_was_typed() {
 
     harness.get_by_label("准考证号").focus();
     settle(&mut harness);
-    harness.get_by_label("准考证号").type_text(who.admission_no.as_str());
+    harness
+        .get_by_label("准考证号")
+        .type_text(who.admission_no.as_str());
     harness.get_by_label("身份证号").focus();
     settle(&mut harness);
-    harness.get_by_label("身份证号").type_text(who.id_number.as_str());
+    harness
+        .get_by_label("身份证号")
+        .type_text(who.id_number.as_str());
     settle(&mut harness);
     assert!(backend.sent().is_empty(), "typing sends nothing");
 
@@ -184,7 +191,9 @@ fn enter_in_the_id_field_logs_in() {
     harness.get_by_label("准考证号").type_text("2026100002");
     harness.get_by_label("身份证号").focus();
     settle(&mut harness);
-    harness.get_by_label("身份证号").type_text("11010519730602002x");
+    harness
+        .get_by_label("身份证号")
+        .type_text("11010519730602002x");
     settle(&mut harness);
     harness.key_press(egui::Key::Enter);
     settle(&mut harness);
@@ -210,41 +219,65 @@ fn login_with_an_empty_field_asks_for_both_and_sends_nothing() {
 #[test]
 fn a_refused_login_is_shown_and_busy_disables_the_button() {
     let refused = ExamState {
-        phase: Phase::LoggedOut { busy: false, error: Some("准考证号或身份证号不正确".into()) },
+        phase: Phase::LoggedOut {
+            busy: false,
+            error: Some("准考证号或身份证号不正确".into()),
+        },
         ..ExamState::default()
     };
     let (mut harness, backend) = harness(refused);
     harness.get_by_label("准考证号或身份证号不正确");
     assert!(!harness.get_by_label("登录").accesskit_node().is_disabled());
 
-    backend.update(|s| s.phase = Phase::LoggedOut { busy: true, error: None });
+    backend.update(|s| {
+        s.phase = Phase::LoggedOut {
+            busy: true,
+            error: None,
+        }
+    });
     settle(&mut harness);
     assert!(harness.query_by_label("准考证号或身份证号不正确").is_none());
     assert!(harness.get_by_label("登录").accesskit_node().is_disabled());
     harness.get_by_label("正在登录，请稍候…");
     harness.get_by_label("登录").click();
     settle(&mut harness);
-    assert!(backend.sent().is_empty(), "no second login while one is on its way");
+    assert!(
+        backend.sent().is_empty(),
+        "no second login while one is on its way"
+    );
 }
 
 #[test]
 fn the_waiting_room_shows_the_card_and_waits_for_the_proctor() {
     let state = ExamState {
         link: Link::Online,
-        phase: Phase::Waiting { starts_in: None, at: Instant::now() },
+        phase: Phase::Waiting {
+            starts_in: None,
+            at: Instant::now(),
+        },
         candidate: Some(card()),
         session_title: "低压电工作业".into(),
         ..ExamState::default()
     };
     let (mut harness, backend) = harness(state);
-    for text in ["王伟", "2026100001", "110105********0011", "A-07", "低压电工作业", "无照片"] {
+    for text in [
+        "王伟",
+        "2026100001",
+        "110105********0011",
+        "A-07",
+        "低压电工作业",
+        "无照片",
+    ] {
         harness.get_by_label(text);
     }
     harness.get_by_label("请等待监考员开考");
     harness.get_by_label_contains("如有不符，请举手示意监考员");
 
     backend.update(|s| {
-        s.phase = Phase::Waiting { starts_in: Some(Duration::from_secs(125)), at: Instant::now() }
+        s.phase = Phase::Waiting {
+            starts_in: Some(Duration::from_secs(125)),
+            at: Instant::now(),
+        }
     });
     settle(&mut harness);
     harness.get_by_label("距离开考还有");
@@ -256,7 +289,9 @@ fn choosing_an_option_saves_its_id_not_its_position() {
     let (mut harness, backend) = harness(exam_state());
     let paper = paper();
     let (number, item) = find_item(&paper, |b| matches!(b, ItemBody::SingleChoice { .. }));
-    let ItemBody::SingleChoice { options } = &item.body else { unreachable!() };
+    let ItemBody::SingleChoice { options } = &item.body else {
+        unreachable!()
+    };
 
     go_to_question(&mut harness, number);
     harness.get_by_label(&format!("第 {number} 题（{} 分）", item.weight));
@@ -266,10 +301,19 @@ fn choosing_an_option_saves_its_id_not_its_position() {
     settle(&mut harness);
     assert_eq!(
         backend.saves(),
-        vec![(item.id.clone(), Response::Choices(BTreeSet::from([second.id.clone()])))]
+        vec![(
+            item.id.clone(),
+            Response::Choices(BTreeSet::from([second.id.clone()]))
+        )]
     );
-    assert_eq!(toggled(&harness, &format!("B. {}", second.text)), Some(Toggled::True));
-    assert_eq!(toggled(&harness, &format!("A. {}", options[0].text)), Some(Toggled::False));
+    assert_eq!(
+        toggled(&harness, &format!("B. {}", second.text)),
+        Some(Toggled::True)
+    );
+    assert_eq!(
+        toggled(&harness, &format!("A. {}", options[0].text)),
+        Some(Toggled::False)
+    );
 
     // Choosing another replaces it.
     let first = &options[0];
@@ -277,7 +321,10 @@ fn choosing_an_option_saves_its_id_not_its_position() {
     settle(&mut harness);
     assert_eq!(
         backend.saves().last(),
-        Some(&(item.id.clone(), Response::Choices(BTreeSet::from([first.id.clone()]))))
+        Some(&(
+            item.id.clone(),
+            Response::Choices(BTreeSet::from([first.id.clone()]))
+        ))
     );
 }
 
@@ -286,14 +333,22 @@ fn multiple_choice_toggles_and_true_false_saves_a_bool() {
     let (mut harness, backend) = harness(exam_state());
     let paper = paper();
     let (number, item) = find_item(&paper, |b| matches!(b, ItemBody::MultipleChoice { .. }));
-    let ItemBody::MultipleChoice { options } = &item.body else { unreachable!() };
+    let ItemBody::MultipleChoice { options } = &item.body else {
+        unreachable!()
+    };
     go_to_question(&mut harness, number);
     harness.get_by_label("多选题，可选多项");
-    harness.get_by_label(&format!("A. {}", options[0].text)).click();
+    harness
+        .get_by_label(&format!("A. {}", options[0].text))
+        .click();
     settle(&mut harness);
-    harness.get_by_label(&format!("C. {}", options[2].text)).click();
+    harness
+        .get_by_label(&format!("C. {}", options[2].text))
+        .click();
     settle(&mut harness);
-    harness.get_by_label(&format!("A. {}", options[0].text)).click();
+    harness
+        .get_by_label(&format!("A. {}", options[0].text))
+        .click();
     settle(&mut harness);
     let expected: Vec<_> = [
         BTreeSet::from([options[0].id.clone()]),
@@ -309,7 +364,10 @@ fn multiple_choice_toggles_and_true_false_saves_a_bool() {
     go_to_question(&mut harness, number);
     harness.get_by_label("错误").click();
     settle(&mut harness);
-    assert_eq!(backend.saves().last(), Some(&(item.id.clone(), Response::TrueFalse(false))));
+    assert_eq!(
+        backend.saves().last(),
+        Some(&(item.id.clone(), Response::TrueFalse(false)))
+    );
 }
 
 #[test]
@@ -318,7 +376,12 @@ fn next_and_previous_move_through_the_questions() {
     let paper = paper();
     let weights: Vec<u32> = paper.items().map(|i| i.weight).collect();
     harness.get_by_label(&format!("第 1 题（{} 分）", weights[0]));
-    assert!(harness.get_by_label("上一题").accesskit_node().is_disabled());
+    assert!(
+        harness
+            .get_by_label("上一题")
+            .accesskit_node()
+            .is_disabled()
+    );
 
     harness.get_by_label("下一题").click();
     settle(&mut harness);
@@ -331,7 +394,12 @@ fn next_and_previous_move_through_the_questions() {
     harness.get_by_label(&format!("第 1 题（{} 分）", weights[0]));
 
     go_to_question(&mut harness, weights.len());
-    assert!(harness.get_by_label("下一题").accesskit_node().is_disabled());
+    assert!(
+        harness
+            .get_by_label("下一题")
+            .accesskit_node()
+            .is_disabled()
+    );
 }
 
 #[test]
@@ -351,9 +419,16 @@ fn a_blank_is_saved_after_a_pause_not_per_keystroke() {
 
     // Each step is 0.25 s of egui time: two seconds of not typing.
     harness.run_steps(8);
-    assert_eq!(backend.saves(), vec![(item.id.clone(), Response::Blanks(vec!["36".into()]))]);
+    assert_eq!(
+        backend.saves(),
+        vec![(item.id.clone(), Response::Blanks(vec!["36".into()]))]
+    );
     harness.run_steps(8);
-    assert_eq!(backend.saves().len(), 1, "an unchanged text is not saved again");
+    assert_eq!(
+        backend.saves().len(),
+        1,
+        "an unchanged text is not saved again"
+    );
 }
 
 #[test]
@@ -364,7 +439,9 @@ fn typed_text_is_saved_when_moving_to_another_question() {
     go_to_question(&mut harness, number);
     harness.get_by_label("答题区").focus();
     settle(&mut harness);
-    harness.get_by_label("答题区").type_text("断电、验电、挂接地线");
+    harness
+        .get_by_label("答题区")
+        .type_text("断电、验电、挂接地线");
     settle(&mut harness);
     harness.get_by_label_contains("已输入 10 / 5000 字");
     assert!(backend.saves().is_empty());
@@ -372,11 +449,17 @@ fn typed_text_is_saved_when_moving_to_another_question() {
     go_to_question(&mut harness, 1);
     assert_eq!(
         backend.saves(),
-        vec![(item.id.clone(), Response::Essay("断电、验电、挂接地线".into()))]
+        vec![(
+            item.id.clone(),
+            Response::Essay("断电、验电、挂接地线".into())
+        )]
     );
     // Coming back shows the saved text.
     go_to_question(&mut harness, number);
-    assert_eq!(harness.get_by_label("答题区").value().as_deref(), Some("断电、验电、挂接地线"));
+    assert_eq!(
+        harness.get_by_label("答题区").value().as_deref(),
+        Some("断电、验电、挂接地线")
+    );
 }
 
 #[test]
@@ -399,7 +482,10 @@ fn submit_lists_unanswered_and_flagged_then_sends_submit() {
     settle(&mut harness);
     harness.get_by_label("未作答的题目：第 2、3、4、5 题");
     harness.get_by_label("已标记的题目：第 3 题");
-    assert!(backend.sent().is_empty(), "opening the dialog submits nothing");
+    assert!(
+        backend.sent().is_empty(),
+        "opening the dialog submits nothing"
+    );
 
     // 返回检查 closes it without submitting.
     harness.get_by_label("返回检查").click();
@@ -417,7 +503,12 @@ fn submit_lists_unanswered_and_flagged_then_sends_submit() {
     backend.update(|s| s.submitting = true);
     settle(&mut harness);
     harness.get_by_label("正在交卷，请稍候…");
-    assert!(harness.get_by_label("确认交卷").accesskit_node().is_disabled());
+    assert!(
+        harness
+            .get_by_label("确认交卷")
+            .accesskit_node()
+            .is_disabled()
+    );
 
     // A refusal is shown in the dialog.
     backend.update(|s| {
@@ -442,11 +533,18 @@ fn the_reconnecting_banner_shows_and_the_exam_stays_usable() {
     go_to_question(&mut harness, number);
     harness.get_by_label("正确").click();
     settle(&mut harness);
-    assert_eq!(backend.saves(), vec![(item.id.clone(), Response::TrueFalse(true))]);
+    assert_eq!(
+        backend.saves(),
+        vec![(item.id.clone(), Response::TrueFalse(true))]
+    );
 
     backend.update(|s| s.link = Link::Online);
     settle(&mut harness);
-    assert!(harness.query_by_label("网络连接中断，正在重新连接…").is_none());
+    assert!(
+        harness
+            .query_by_label("网络连接中断，正在重新连接…")
+            .is_none()
+    );
     harness.get_by_label("全部已保存");
     backend.update(|s| s.unacked = 3);
     settle(&mut harness);
@@ -455,7 +553,10 @@ fn the_reconnecting_banner_shows_and_the_exam_stays_usable() {
 
 #[test]
 fn the_reconnecting_banner_also_shows_on_the_login_screen() {
-    let state = ExamState { link: Link::Reconnecting { tries: 1 }, ..ExamState::default() };
+    let state = ExamState {
+        link: Link::Reconnecting { tries: 1 },
+        ..ExamState::default()
+    };
     let (harness, _backend) = harness(state);
     harness.get_by_label("网络连接中断，正在重新连接…");
 }
@@ -477,10 +578,14 @@ fn the_timer_shows_a_pause_with_its_reason() {
 #[test]
 fn the_done_screen_says_why_and_shows_no_answers() {
     let mut state = exam_state();
-    state.phase = Phase::Done { reason: SubmitReason::TimeUp };
+    state.phase = Phase::Done {
+        reason: SubmitReason::TimeUp,
+    };
     let paper = paper();
     let first = paper.items().next().expect("items");
-    state.answers.insert(first.id.clone(), Response::Essay("我的答案".into()));
+    state
+        .answers
+        .insert(first.id.clone(), Response::Essay("我的答案".into()));
     let (mut harness, backend) = harness(state);
     harness.get_by_label("已交卷");
     harness.get_by_label("考试时间到，系统已自动交卷。");
@@ -489,7 +594,11 @@ fn the_done_screen_says_why_and_shows_no_answers() {
     assert!(harness.query_by_label("交卷").is_none());
     assert!(harness.query_by_label_contains("第 1 题").is_none());
 
-    backend.update(|s| s.phase = Phase::Done { reason: SubmitReason::Proctor });
+    backend.update(|s| {
+        s.phase = Phase::Done {
+            reason: SubmitReason::Proctor,
+        }
+    });
     settle(&mut harness);
     harness.get_by_label("监考员已为您交卷。");
 }

@@ -62,9 +62,21 @@ pub const KNOWN_CJK_FONTS: &[KnownFont] = &[
         index: 2,
         bold: Some(("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2)),
     },
-    KnownFont { path: "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", index: 2, bold: None },
-    KnownFont { path: "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", index: 0, bold: None },
-    KnownFont { path: "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", index: 0, bold: None },
+    KnownFont {
+        path: "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+        index: 2,
+        bold: None,
+    },
+    KnownFont {
+        path: "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+        index: 0,
+        bold: None,
+    },
+    KnownFont {
+        path: "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+        index: 0,
+        bold: None,
+    },
     KnownFont {
         path: "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
         index: 0,
@@ -78,7 +90,10 @@ pub enum FontError {
     /// No known font file exists and no override is set.
     NotFound { searched: Vec<PathBuf> },
     /// A font file exists but could not be used.
-    Unusable { source: FontSource, problem: FontProblem },
+    Unusable {
+        source: FontSource,
+        problem: FontProblem,
+    },
 }
 
 /// What is wrong with one font file.
@@ -95,7 +110,10 @@ impl fmt::Display for FontProblem {
         match self {
             FontProblem::Unreadable(e) => write!(f, "cannot be read: {e}"),
             FontProblem::TooLarge { bytes } => {
-                write!(f, "is {bytes} bytes, larger than the {FONT_FILE_BYTES_MAX} bytes allowed")
+                write!(
+                    f,
+                    "is {bytes} bytes, larger than the {FONT_FILE_BYTES_MAX} bytes allowed"
+                )
             }
             FontProblem::NotAFont => f.write_str("is not a TrueType/OpenType font or collection"),
             FontProblem::NoSuchFace { faces } => {
@@ -114,7 +132,10 @@ impl fmt::Display for FontError {
                     let sep = if i == 0 { "" } else { ", " };
                     write!(f, "{sep}{}", p.display())?;
                 }
-                write!(f, "); install one with `{INSTALL_HINT}` or set {FONT_ENV_VAR}=/path/font.ttc:index")
+                write!(
+                    f,
+                    "); install one with `{INSTALL_HINT}` or set {FONT_ENV_VAR}=/path/font.ttc:index"
+                )
             }
             FontError::Unusable { source, problem } => write!(
                 f,
@@ -133,20 +154,34 @@ pub fn parse_override(value: &str) -> FontSource {
         && let Ok(index) = index.trim().parse::<u32>()
         && !path.is_empty()
     {
-        return FontSource { path: PathBuf::from(path), index };
+        return FontSource {
+            path: PathBuf::from(path),
+            index,
+        };
     }
-    FontSource { path: PathBuf::from(value), index: 0 }
+    FontSource {
+        path: PathBuf::from(value),
+        index: 0,
+    }
 }
 
 /// Checks the header of a font file: a single TrueType/OpenType font (only face 0) or a `ttcf`
 /// collection holding face `index`. egui would otherwise fail on the first glyph.
 pub fn check_font_bytes(bytes: &[u8], index: u32) -> Result<(), FontProblem> {
-    let Some(tag) = bytes.get(0..4) else { return Err(FontProblem::NotAFont) };
+    let Some(tag) = bytes.get(0..4) else {
+        return Err(FontProblem::NotAFont);
+    };
     match tag {
         b"ttcf" => {
-            let Some(count) = bytes.get(8..12) else { return Err(FontProblem::NotAFont) };
+            let Some(count) = bytes.get(8..12) else {
+                return Err(FontProblem::NotAFont);
+            };
             let faces = u32::from_be_bytes([count[0], count[1], count[2], count[3]]);
-            if index < faces { Ok(()) } else { Err(FontProblem::NoSuchFace { faces }) }
+            if index < faces {
+                Ok(())
+            } else {
+                Err(FontProblem::NoSuchFace { faces })
+            }
         }
         [0, 1, 0, 0] | b"OTTO" | b"true" => {
             if index == 0 {
@@ -161,15 +196,18 @@ pub fn check_font_bytes(bytes: &[u8], index: u32) -> Result<(), FontProblem> {
 
 /// Reads and checks one font file.
 pub fn load_font(source: &FontSource) -> Result<FontData, FontError> {
-    let unusable = |problem| FontError::Unusable { source: source.clone(), problem };
+    let unusable = |problem| FontError::Unusable {
+        source: source.clone(),
+        problem,
+    };
     let bytes_len = std::fs::metadata(&source.path)
         .map_err(|e| unusable(FontProblem::Unreadable(e.to_string())))?
         .len();
     if bytes_len > FONT_FILE_BYTES_MAX {
         return Err(unusable(FontProblem::TooLarge { bytes: bytes_len }));
     }
-    let bytes =
-        std::fs::read(&source.path).map_err(|e| unusable(FontProblem::Unreadable(e.to_string())))?;
+    let bytes = std::fs::read(&source.path)
+        .map_err(|e| unusable(FontProblem::Unreadable(e.to_string())))?;
     check_font_bytes(&bytes, source.index).map_err(unusable)?;
     Ok(FontData::from_blob(Arc::new(bytes), source.index))
 }
@@ -196,7 +234,10 @@ pub fn find_cjk_fonts() -> Result<CjkFonts, FontError> {
     {
         let source = parse_override(value.trim());
         let data = load_font(&source)?;
-        return Ok(CjkFonts { regular: (source, data), bold: None });
+        return Ok(CjkFonts {
+            regular: (source, data),
+            bold: None,
+        });
     }
     find_known(KNOWN_CJK_FONTS)
 }
@@ -207,14 +248,23 @@ fn find_known(known: &[KnownFont]) -> Result<CjkFonts, FontError> {
         if !Path::new(font.path).exists() {
             continue;
         }
-        let source = FontSource { path: PathBuf::from(font.path), index: font.index };
+        let source = FontSource {
+            path: PathBuf::from(font.path),
+            index: font.index,
+        };
         match load_font(&source) {
             Ok(data) => {
                 let bold = font.bold.and_then(|(path, index)| {
-                    let source = FontSource { path: PathBuf::from(path), index };
+                    let source = FontSource {
+                        path: PathBuf::from(path),
+                        index,
+                    };
                     load_font(&source).ok().map(|data| (source, data))
                 });
-                return Ok(CjkFonts { regular: (source, data), bold });
+                return Ok(CjkFonts {
+                    regular: (source, data),
+                    bold,
+                });
             }
             Err(e) => {
                 first_problem.get_or_insert(e);
@@ -235,12 +285,24 @@ pub fn bold_family() -> FontFamily {
 /// [`bold_family`] still exists, so screens never ask for a missing family.
 pub fn definitions(fonts: Option<CjkFonts>) -> FontDefinitions {
     let mut defs = FontDefinitions::default();
-    let proportional = defs.families.get(&FontFamily::Proportional).cloned().unwrap_or_default();
+    let proportional = defs
+        .families
+        .get(&FontFamily::Proportional)
+        .cloned()
+        .unwrap_or_default();
     let mut bold = proportional.clone();
-    if let Some(CjkFonts { regular, bold: bold_face }) = fonts {
-        defs.font_data.insert(REGULAR_NAME.into(), Arc::new(regular.1));
+    if let Some(CjkFonts {
+        regular,
+        bold: bold_face,
+    }) = fonts
+    {
+        defs.font_data
+            .insert(REGULAR_NAME.into(), Arc::new(regular.1));
         for family in [FontFamily::Proportional, FontFamily::Monospace] {
-            defs.families.entry(family).or_default().insert(0, REGULAR_NAME.into());
+            defs.families
+                .entry(family)
+                .or_default()
+                .insert(0, REGULAR_NAME.into());
         }
         bold.insert(0, REGULAR_NAME.into());
         if let Some((_, data)) = bold_face {
@@ -276,9 +338,18 @@ mod tests {
     fn override_with_and_without_index() {
         assert_eq!(
             parse_override("/x/NotoSansCJK-Regular.ttc:2"),
-            FontSource { path: "/x/NotoSansCJK-Regular.ttc".into(), index: 2 }
+            FontSource {
+                path: "/x/NotoSansCJK-Regular.ttc".into(),
+                index: 2
+            }
         );
-        assert_eq!(parse_override("/x/a.ttf"), FontSource { path: "/x/a.ttf".into(), index: 0 });
+        assert_eq!(
+            parse_override("/x/a.ttf"),
+            FontSource {
+                path: "/x/a.ttf".into(),
+                index: 0
+            }
+        );
         assert_eq!(parse_override("C:/fonts/a:b.ttf").index, 0);
     }
 
@@ -287,19 +358,32 @@ mod tests {
         let mut ttc = b"ttcf\0\x02\0\0\0\0\0\x05".to_vec();
         ttc.extend_from_slice(&[0; 20]);
         assert_eq!(check_font_bytes(&ttc, 2), Ok(()));
-        assert_eq!(check_font_bytes(&ttc, 5), Err(FontProblem::NoSuchFace { faces: 5 }));
+        assert_eq!(
+            check_font_bytes(&ttc, 5),
+            Err(FontProblem::NoSuchFace { faces: 5 })
+        );
         assert_eq!(check_font_bytes(b"\0\x01\0\0rest", 0), Ok(()));
-        assert_eq!(check_font_bytes(b"\0\x01\0\0rest", 1), Err(FontProblem::NoSuchFace { faces: 1 }));
+        assert_eq!(
+            check_font_bytes(b"\0\x01\0\0rest", 1),
+            Err(FontProblem::NoSuchFace { faces: 1 })
+        );
         assert_eq!(check_font_bytes(b"<html>", 0), Err(FontProblem::NotAFont));
         assert_eq!(check_font_bytes(b"tt", 0), Err(FontProblem::NotAFont));
     }
 
     #[test]
     fn missing_fonts_name_the_package() {
-        let known = [KnownFont { path: "/nonexistent/font.ttc", index: 2, bold: None }];
+        let known = [KnownFont {
+            path: "/nonexistent/font.ttc",
+            index: 2,
+            bold: None,
+        }];
         let err = find_known(&known).expect_err("no font there");
         assert!(matches!(err, FontError::NotFound { .. }));
-        assert!(err.to_string().contains("apt-get install fonts-noto-cjk"), "{err}");
+        assert!(
+            err.to_string().contains("apt-get install fonts-noto-cjk"),
+            "{err}"
+        );
     }
 
     #[test]

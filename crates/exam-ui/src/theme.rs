@@ -53,19 +53,26 @@ impl FontScale {
     const DEFAULT_STEP: u8 = 2;
 
     pub fn factor(self) -> f32 {
-        Self::STEPS.get(usize::from(self.step)).copied().unwrap_or(1.0)
+        Self::STEPS
+            .get(usize::from(self.step))
+            .copied()
+            .unwrap_or(1.0)
     }
 
     /// The next larger step (the same at the largest).
     #[must_use]
     pub fn larger(self) -> Self {
-        Self { step: (self.step + 1).min(Self::STEPS.len() as u8 - 1) }
+        Self {
+            step: (self.step + 1).min(Self::STEPS.len() as u8 - 1),
+        }
     }
 
     /// The next smaller step (the same at the smallest).
     #[must_use]
     pub fn smaller(self) -> Self {
-        Self { step: self.step.saturating_sub(1) }
+        Self {
+            step: self.step.saturating_sub(1),
+        }
     }
 
     pub fn is_largest(self) -> bool {
@@ -84,7 +91,9 @@ impl FontScale {
 
 impl Default for FontScale {
     fn default() -> Self {
-        Self { step: Self::DEFAULT_STEP }
+        Self {
+            step: Self::DEFAULT_STEP,
+        }
     }
 }
 
@@ -118,17 +127,38 @@ pub fn style(scale: FontScale) -> Style {
     let k = scale.factor();
     let bold = fonts::bold_family();
     let text_styles = [
-        (TextStyle::Small, FontId::new(SMALL_PT * k, FontFamily::Proportional)),
-        (TextStyle::Body, FontId::new(BODY_PT * k, FontFamily::Proportional)),
-        (TextStyle::Button, FontId::new(BUTTON_PT * k, FontFamily::Proportional)),
-        (TextStyle::Heading, FontId::new(HEADING_PT * k, bold.clone())),
-        (TextStyle::Monospace, FontId::new(MONO_PT * k, FontFamily::Monospace)),
-        (prompt_style(), FontId::new(PROMPT_PT * k, FontFamily::Proportional)),
+        (
+            TextStyle::Small,
+            FontId::new(SMALL_PT * k, FontFamily::Proportional),
+        ),
+        (
+            TextStyle::Body,
+            FontId::new(BODY_PT * k, FontFamily::Proportional),
+        ),
+        (
+            TextStyle::Button,
+            FontId::new(BUTTON_PT * k, FontFamily::Proportional),
+        ),
+        (
+            TextStyle::Heading,
+            FontId::new(HEADING_PT * k, bold.clone()),
+        ),
+        (
+            TextStyle::Monospace,
+            FontId::new(MONO_PT * k, FontFamily::Monospace),
+        ),
+        (
+            prompt_style(),
+            FontId::new(PROMPT_PT * k, FontFamily::Proportional),
+        ),
         (title_style(), FontId::new(TITLE_PT * k, bold.clone())),
         (timer_style(), FontId::new(TIMER_PT * k, bold)),
     ]
     .into();
-    let mut style = Style { text_styles, ..Style::default() };
+    let mut style = Style {
+        text_styles,
+        ..Style::default()
+    };
 
     // Spacing grows with the text, a little slower, so large text still fits a 1366×768 screen.
     let s = 1.0 + (k - 1.0) * 0.6;
@@ -145,7 +175,7 @@ pub fn style(scale: FontScale) -> Style {
     spacing.scroll.bar_width = 12.0;
     spacing.scroll.floating = false;
     // Visible (candidates must see there is more) but not a black slab.
-    spacing.scroll.foreground_color = true;
+    spacing.scroll.foreground_color = false;
     spacing.scroll.dormant_handle_opacity = 0.3;
     spacing.scroll.active_handle_opacity = 0.45;
     spacing.scroll.interact_handle_opacity = 0.65;
@@ -182,7 +212,8 @@ pub fn visuals() -> Visuals {
     w.noninteractive.bg_fill = SURFACE;
     w.noninteractive.corner_radius = radius;
 
-    w.inactive.bg_fill = CONTROL;
+    // Also the colour of scroll bar handles: mid grey, visible on white.
+    w.inactive.bg_fill = Color32::from_rgb(0xA9, 0xB3, 0xBF);
     w.inactive.weak_bg_fill = CONTROL;
     w.inactive.bg_stroke = Stroke::new(1.0, BORDER);
     w.inactive.fg_stroke = Stroke::new(1.5, TEXT);
@@ -237,7 +268,12 @@ mod tests {
         let mut s = FontScale::default().smaller().smaller();
         loop {
             let style = style(s);
-            for name in [prompt_style(), timer_style(), title_style(), TextStyle::Heading] {
+            for name in [
+                prompt_style(),
+                timer_style(),
+                title_style(),
+                TextStyle::Heading,
+            ] {
                 assert!(style.text_styles.contains_key(&name));
             }
             if s.is_largest() {

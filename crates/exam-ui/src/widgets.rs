@@ -30,9 +30,11 @@ pub fn big_button_ui(ui: &mut Ui, text: &str, kind: ButtonKind, enabled: bool) -
 pub fn big_button(text: &str, kind: ButtonKind) -> Button<'_> {
     let (fill, fg, stroke) = match kind {
         ButtonKind::Primary => (palette::ACCENT, palette::ON_ACCENT, Stroke::NONE),
-        ButtonKind::Secondary => {
-            (palette::SURFACE, palette::TEXT, Stroke::new(1.5, palette::BORDER))
-        }
+        ButtonKind::Secondary => (
+            palette::SURFACE,
+            palette::TEXT,
+            Stroke::new(1.5, palette::BORDER),
+        ),
         ButtonKind::Danger => (palette::DANGER, palette::ON_ACCENT, Stroke::NONE),
     };
     Button::new(RichText::new(text).text_style(TextStyle::Button).color(fg))
@@ -75,7 +77,12 @@ pub fn banner_ui(ui: &mut Ui, kind: BannerKind, title: &str, body: Option<&str>)
         .show(ui, |ui| {
             ui.set_width(ui.available_width());
             ui.horizontal_wrapped(|ui| {
-                ui.label(RichText::new(title).color(fg).strong().text_style(TextStyle::Body));
+                ui.label(
+                    RichText::new(title)
+                        .color(fg)
+                        .strong()
+                        .text_style(TextStyle::Body),
+                );
                 if let Some(body) = body {
                     ui.label(RichText::new(body).color(palette::TEXT));
                 }
@@ -87,7 +94,13 @@ pub fn banner_ui(ui: &mut Ui, kind: BannerKind, title: &str, body: Option<&str>)
 /// One answer option as a whole-width clickable row: a radio circle (single choice) or a box
 /// (multiple choice), the position letter and the text, wrapped. The accessible name is
 /// `"{letter}. {text}"`, with the selected state.
-pub fn choice_row_ui(ui: &mut Ui, letter: &str, text: &str, selected: bool, multi: bool) -> Response {
+pub fn choice_row_ui(
+    ui: &mut Ui,
+    letter: &str,
+    text: &str,
+    selected: bool,
+    multi: bool,
+) -> Response {
     let pad = ui.spacing().button_padding;
     let icon = ui.spacing().icon_width;
     let gap = ui.spacing().icon_spacing;
@@ -96,16 +109,23 @@ pub fn choice_row_ui(ui: &mut Ui, letter: &str, text: &str, selected: bool, mult
     let width = ui.available_width().max(200.0);
 
     let letter_galley =
-        ui.painter().layout_no_wrap(format!("{letter}."), letter_font, palette::ACCENT);
+        ui.painter()
+            .layout_no_wrap(format!("{letter}."), letter_font, palette::ACCENT);
     let text_x = pad.x + icon + gap + letter_galley.size().x + gap;
     let wrap = (width - text_x - pad.x).max(80.0);
-    let text_galley = ui.painter().layout(text.to_owned(), body, palette::TEXT, wrap);
+    let text_galley = ui
+        .painter()
+        .layout(text.to_owned(), body, palette::TEXT, wrap);
     let content_h = text_galley.size().y.max(icon).max(letter_galley.size().y);
     let height = (content_h + pad.y * 2.0).max(ui.spacing().interact_size.y * 1.2);
 
     let (rect, response) = ui.allocate_exact_size(vec2(width, height), Sense::click());
     let label = format!("{letter}. {text}");
-    let role = if multi { Role::CheckBox } else { Role::RadioButton };
+    let role = if multi {
+        Role::CheckBox
+    } else {
+        Role::RadioButton
+    };
     let enabled = ui.is_enabled();
     response.widget_info(|| WidgetInfo::selected(role, enabled, selected, &label));
 
@@ -115,11 +135,20 @@ pub fn choice_row_ui(ui: &mut Ui, letter: &str, text: &str, selected: bool, mult
         let (fill, stroke) = if selected {
             (palette::ACCENT_SOFT, Stroke::new(2.5, palette::ACCENT))
         } else if hovered {
-            (ui.visuals().faint_bg_color, Stroke::new(1.5, palette::ACCENT))
+            (
+                ui.visuals().faint_bg_color,
+                Stroke::new(1.5, palette::ACCENT),
+            )
         } else {
             (palette::SURFACE, Stroke::new(1.0, palette::BORDER))
         };
-        painter.rect(rect, CornerRadius::same(8), fill, stroke, StrokeKind::Inside);
+        painter.rect(
+            rect,
+            CornerRadius::same(8),
+            fill,
+            stroke,
+            StrokeKind::Inside,
+        );
         if response.has_focus() {
             painter.rect_stroke(
                 rect.expand(3.0),
@@ -133,8 +162,10 @@ pub fn choice_row_ui(ui: &mut Ui, letter: &str, text: &str, selected: bool, mult
         let icon_center = pos2(rect.left() + pad.x + icon / 2.0, mid_y);
         choice_indicator(painter, icon_center, icon, selected, multi);
 
-        let letter_pos =
-            pos2(rect.left() + pad.x + icon + gap, mid_y - letter_galley.size().y / 2.0);
+        let letter_pos = pos2(
+            rect.left() + pad.x + icon + gap,
+            mid_y - letter_galley.size().y / 2.0,
+        );
         painter.galley(letter_pos, letter_galley, palette::ACCENT);
         let text_pos = pos2(rect.left() + text_x, rect.top() + pad.y);
         painter.galley(text_pos, text_galley, palette::TEXT);
@@ -144,11 +175,28 @@ pub fn choice_row_ui(ui: &mut Ui, letter: &str, text: &str, selected: bool, mult
 
 fn choice_indicator(painter: &egui::Painter, center: Pos2, size: f32, selected: bool, multi: bool) {
     let r = size / 2.0;
-    let outline = Stroke::new(2.0, if selected { palette::ACCENT } else { palette::MUTED });
+    let outline = Stroke::new(
+        2.0,
+        if selected {
+            palette::ACCENT
+        } else {
+            palette::MUTED
+        },
+    );
     if multi {
         let rect = Rect::from_center_size(center, Vec2::splat(size));
-        let fill = if selected { palette::ACCENT } else { palette::SURFACE };
-        painter.rect(rect, CornerRadius::same(4), fill, outline, StrokeKind::Inside);
+        let fill = if selected {
+            palette::ACCENT
+        } else {
+            palette::SURFACE
+        };
+        painter.rect(
+            rect,
+            CornerRadius::same(4),
+            fill,
+            outline,
+            StrokeKind::Inside,
+        );
         if selected {
             let check = vec![
                 pos2(rect.left() + size * 0.22, rect.center().y),
@@ -182,7 +230,14 @@ pub fn nav_cell_ui(ui: &mut Ui, number: usize, state: CellState, label: &str) ->
     response.widget_info(|| WidgetInfo::selected(Role::Button, enabled, state.current, label));
     if ui.is_rect_visible(rect) {
         let font = TextStyle::Button.resolve(ui.style());
-        paint_cell(ui.painter(), rect, &number.to_string(), font, state, response.hovered());
+        paint_cell(
+            ui.painter(),
+            rect,
+            &number.to_string(),
+            font,
+            state,
+            response.hovered(),
+        );
         if response.has_focus() {
             ui.painter().rect_stroke(
                 rect.expand(4.0),
@@ -216,10 +271,20 @@ pub fn paint_cell(
     } else {
         Stroke::new(1.0, palette::BORDER)
     };
-    painter.rect(rect, CornerRadius::same(6), fill, border, StrokeKind::Inside);
+    painter.rect(
+        rect,
+        CornerRadius::same(6),
+        fill,
+        border,
+        StrokeKind::Inside,
+    );
     if state.flagged {
         let s = rect.width() * 0.36;
-        let tri = vec![rect.right_top(), rect.right_top() + vec2(0.0, s), rect.right_top() - vec2(s, 0.0)];
+        let tri = vec![
+            rect.right_top(),
+            rect.right_top() + vec2(0.0, s),
+            rect.right_top() - vec2(s, 0.0),
+        ];
         painter.add(Shape::convex_polygon(tri, palette::FLAG, Stroke::NONE));
     }
     if !text.is_empty() {
@@ -236,13 +301,19 @@ pub fn legend_ui(ui: &mut Ui, state: CellState, text: &str) {
         let (rect, _) = ui.allocate_exact_size(Vec2::splat(side), Sense::hover());
         let font = TextStyle::Small.resolve(ui.style());
         paint_cell(ui.painter(), rect, "", font, state, false);
-        ui.label(RichText::new(text).text_style(TextStyle::Small).color(palette::MUTED));
+        ui.label(
+            RichText::new(text)
+                .text_style(TextStyle::Small)
+                .color(palette::MUTED),
+        );
     });
 }
 
 /// A muted label of small text.
 pub fn caption(text: impl Into<String>) -> RichText {
-    RichText::new(text).text_style(TextStyle::Small).color(palette::MUTED)
+    RichText::new(text)
+        .text_style(TextStyle::Small)
+        .color(palette::MUTED)
 }
 
 /// Colour for text on [`palette::SURFACE`] by severity: normal, warning, danger.
@@ -265,13 +336,31 @@ pub fn toggle_tile_ui(ui: &mut Ui, text: &str, selected: bool, size: Vec2) -> Re
         let painter = ui.painter();
         let hovered = response.hovered() && enabled;
         let (fill, fg, stroke) = if selected {
-            (palette::ACCENT, palette::ON_ACCENT, Stroke::new(2.5, palette::ACCENT))
+            (
+                palette::ACCENT,
+                palette::ON_ACCENT,
+                Stroke::new(2.5, palette::ACCENT),
+            )
         } else if hovered {
-            (palette::ACCENT_SOFT, palette::TEXT, Stroke::new(1.5, palette::ACCENT))
+            (
+                palette::ACCENT_SOFT,
+                palette::TEXT,
+                Stroke::new(1.5, palette::ACCENT),
+            )
         } else {
-            (palette::SURFACE, palette::TEXT, Stroke::new(1.0, palette::BORDER))
+            (
+                palette::SURFACE,
+                palette::TEXT,
+                Stroke::new(1.0, palette::BORDER),
+            )
         };
-        painter.rect(rect, CornerRadius::same(10), fill, stroke, StrokeKind::Inside);
+        painter.rect(
+            rect,
+            CornerRadius::same(10),
+            fill,
+            stroke,
+            StrokeKind::Inside,
+        );
         if response.has_focus() {
             painter.rect_stroke(
                 rect.expand(3.0),
@@ -280,14 +369,21 @@ pub fn toggle_tile_ui(ui: &mut Ui, text: &str, selected: bool, size: Vec2) -> Re
                 StrokeKind::Outside,
             );
         }
-        let font = FontId::new(TextStyle::Heading.resolve(ui.style()).size, crate::fonts::bold_family());
+        let font = FontId::new(
+            TextStyle::Heading.resolve(ui.style()).size,
+            crate::fonts::bold_family(),
+        );
         let galley = painter.layout_no_wrap(text.to_owned(), font, fg);
         let icon = ui.spacing().icon_width;
         let gap = ui.spacing().icon_spacing;
         let total = icon + gap + galley.size().x;
         let left = rect.center().x - total / 2.0;
         let center = pos2(left + icon / 2.0, rect.center().y);
-        let ring = if selected { palette::ON_ACCENT } else { palette::MUTED };
+        let ring = if selected {
+            palette::ON_ACCENT
+        } else {
+            palette::MUTED
+        };
         painter.circle(center, icon / 2.0, fill, Stroke::new(2.0, ring));
         if selected {
             painter.circle_filled(center, icon * 0.28, palette::ON_ACCENT);

@@ -32,18 +32,26 @@ impl Draft {
                     _ => Vec::new(),
                 };
                 texts.resize(n, String::new());
-                Some(Draft { texts, essay: false, edited_at: None })
+                Some(Draft {
+                    texts,
+                    essay: false,
+                    edited_at: None,
+                })
             }
             ItemBody::ShortAnswer => {
                 let text = match saved {
                     Some(Response::Essay(t)) => t.clone(),
                     _ => String::new(),
                 };
-                Some(Draft { texts: vec![text], essay: true, edited_at: None })
+                Some(Draft {
+                    texts: vec![text],
+                    essay: true,
+                    edited_at: None,
+                })
             }
-            ItemBody::TrueFalse | ItemBody::SingleChoice { .. } | ItemBody::MultipleChoice { .. } => {
-                None
-            }
+            ItemBody::TrueFalse
+            | ItemBody::SingleChoice { .. }
+            | ItemBody::MultipleChoice { .. } => None,
         }
     }
 
@@ -78,7 +86,10 @@ impl Drafts {
         saved: Option<&Response>,
     ) -> Option<&mut Draft> {
         let fresh = Draft::from_saved(item, saved)?;
-        let draft = self.by_item.entry(item.id.clone()).or_insert_with(|| fresh.clone());
+        let draft = self
+            .by_item
+            .entry(item.id.clone())
+            .or_insert_with(|| fresh.clone());
         if !draft.is_dirty() && *draft != fresh {
             *draft = fresh;
         }
@@ -128,7 +139,11 @@ impl Drafts {
 
     /// Items with an edit not yet handed to the backend.
     pub(crate) fn dirty(&self) -> Vec<ItemId> {
-        self.by_item.iter().filter(|(_, d)| d.is_dirty()).map(|(id, _)| id.clone()).collect()
+        self.by_item
+            .iter()
+            .filter(|(_, d)| d.is_dirty())
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 }
 
@@ -155,7 +170,10 @@ mod tests {
         assert!(drafts.idle(11.0).is_empty());
         assert_eq!(drafts.next_due_in(11.0), Some(0.5));
         assert_eq!(drafts.idle(11.5), vec![item.id.clone()]);
-        assert_eq!(drafts.take(&item.id, None), Some(Response::Essay("接地".into())));
+        assert_eq!(
+            drafts.take(&item.id, None),
+            Some(Response::Essay("接地".into()))
+        );
         // Nothing pending any more.
         assert_eq!(drafts.take(&item.id, None), None);
         assert!(drafts.dirty().is_empty());

@@ -39,7 +39,11 @@ fn placed(paper: &CandidatePaper) -> Vec<Placed<'_>> {
         .iter()
         .flat_map(|s| s.items.iter().map(move |item| (s.title.as_str(), item)))
         .enumerate()
-        .map(|(i, (section, item))| Placed { section, number: i + 1, item })
+        .map(|(i, (section, item))| Placed {
+            section,
+            number: i + 1,
+            item,
+        })
         .collect()
 }
 
@@ -63,7 +67,9 @@ impl<B: ExamBackend> ExamApp<B> {
             return;
         };
         let items = placed(&paper);
-        let Some(last) = items.len().checked_sub(1) else { return };
+        let Some(last) = items.len().checked_sub(1) else {
+            return;
+        };
         self.exam.current = self.exam.current.min(last);
         let now = ui.input(|i| i.time);
         let mut actions = Actions::default();
@@ -72,7 +78,9 @@ impl<B: ExamBackend> ExamApp<B> {
         self.actions_ui(ui, &items, &mut actions);
         self.sheet_ui(ui, state, &paper, &items, &mut actions);
 
-        let frame = Frame::new().fill(palette::BACKGROUND).inner_margin(Margin::same(20));
+        let frame = Frame::new()
+            .fill(palette::BACKGROUND)
+            .inner_margin(Margin::same(20));
         egui::CentralPanel::default().frame(frame).show(ui, |ui| {
             if let Some(notice) = &state.notice
                 && !self.exam.confirm_open
@@ -108,7 +116,8 @@ impl<B: ExamBackend> ExamApp<B> {
             self.flush(&id, state);
         }
         if let Some(due) = self.exam.drafts.next_due_in(now) {
-            ui.ctx().request_repaint_after(Duration::from_secs_f64(due.max(0.05)));
+            ui.ctx()
+                .request_repaint_after(Duration::from_secs_f64(due.max(0.05)));
         }
         if state.clock.as_ref().is_some_and(|c| c.running) {
             ui.ctx().request_repaint_after(Duration::from_millis(250));
@@ -122,7 +131,10 @@ impl<B: ExamBackend> ExamApp<B> {
     /// Sends `item`'s typed text if it changed.
     fn flush(&mut self, item: &ItemId, state: &ExamState) {
         if let Some(response) = self.exam.drafts.take(item, state.answers.get(item)) {
-            self.send(Command::Save { item: item.clone(), response });
+            self.send(Command::Save {
+                item: item.clone(),
+                response,
+            });
         }
     }
 
@@ -145,33 +157,38 @@ impl<B: ExamBackend> ExamApp<B> {
             .fill(palette::SURFACE)
             .stroke(Stroke::new(1.0, palette::BORDER))
             .inner_margin(Margin::symmetric(20, 10));
-        egui::Panel::top("exam-top").show_separator_line(false).frame(frame).show(ui, |ui| {
-            ui.columns(3, |cols| {
-                cols[0].with_layout(Layout::top_down(Align::Min), |ui| {
-                    ui.label(RichText::new(&state.session_title).text_style(TextStyle::Heading));
-                    if let Some(card) = &state.candidate {
+        egui::Panel::top("exam-top")
+            .show_separator_line(false)
+            .frame(frame)
+            .show(ui, |ui| {
+                ui.columns(3, |cols| {
+                    cols[0].with_layout(Layout::top_down(Align::Min), |ui| {
                         ui.label(
-                            RichText::new(format!(
-                                "{}　{} {}",
-                                card.name,
-                                tr(lang, Key::Seat),
-                                card.seat
-                            ))
-                            .color(palette::MUTED),
+                            RichText::new(&state.session_title).text_style(TextStyle::Heading),
                         );
-                    }
-                });
-                cols[1].vertical_centered(|ui| self.timer_ui(ui, state));
-                cols[2].with_layout(Layout::top_down(Align::Max), |ui| {
-                    ui.horizontal(|ui| {
-                        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                            self.font_size_ui(ui, true);
-                        });
+                        if let Some(card) = &state.candidate {
+                            ui.label(
+                                RichText::new(format!(
+                                    "{}　{} {}",
+                                    card.name,
+                                    tr(lang, Key::Seat),
+                                    card.seat
+                                ))
+                                .color(palette::MUTED),
+                            );
+                        }
                     });
-                    save_status_ui(ui, state, lang);
+                    cols[1].vertical_centered(|ui| self.timer_ui(ui, state));
+                    cols[2].with_layout(Layout::top_down(Align::Max), |ui| {
+                        ui.horizontal(|ui| {
+                            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                                self.font_size_ui(ui, true);
+                            });
+                        });
+                        save_status_ui(ui, state, lang);
+                    });
                 });
             });
-        });
     }
 
     fn timer_ui(&self, ui: &mut Ui, state: &ExamState) {
@@ -179,7 +196,11 @@ impl<B: ExamBackend> ExamApp<B> {
         let (text, remaining, paused) = match &state.clock {
             Some(clock) => {
                 let left = clock.remaining_at(Instant::now());
-                (strings::clock(left), Some(left), (!clock.running).then_some(clock))
+                (
+                    strings::clock(left),
+                    Some(left),
+                    (!clock.running).then_some(clock),
+                )
             }
             None => ("--:--".to_owned(), None, None),
         };
@@ -226,89 +247,133 @@ impl<B: ExamBackend> ExamApp<B> {
             .fill(palette::SURFACE)
             .stroke(Stroke::new(1.0, palette::BORDER))
             .inner_margin(Margin::same(20));
-        egui::Panel::left("answer-sheet").show_separator_line(false).resizable(false).exact_size(width).frame(frame).show(
-            ui,
-            |ui| {
+        egui::Panel::left("answer-sheet")
+            .show_separator_line(false)
+            .resizable(false)
+            .exact_size(width)
+            .frame(frame)
+            .show(ui, |ui| {
                 ui.label(RichText::new(tr(lang, Key::AnswerSheet)).text_style(TextStyle::Heading));
-                let answered = items.iter().filter(|p| self.is_answered(state, &p.item.id)).count();
-                ui.label(caption(strings::answered_progress(lang, answered, items.len())));
+                let answered = items
+                    .iter()
+                    .filter(|p| self.is_answered(state, &p.item.id))
+                    .count();
+                ui.label(caption(strings::answered_progress(
+                    lang,
+                    answered,
+                    items.len(),
+                )));
                 ui.add_space(4.0);
-                egui::ScrollArea::vertical().auto_shrink([false, true]).show(ui, |ui| {
-                    let mut number = 0;
-                    for section in &paper.sections {
-                        ui.label(RichText::new(&section.title).strong());
-                        ui.horizontal_wrapped(|ui| {
-                            for item in &section.items {
-                                let index = number;
-                                number += 1;
-                                let cell = CellState {
-                                    answered: self.is_answered(state, &item.id),
-                                    flagged: self.exam.flagged.contains(&item.id),
-                                    current: index == self.exam.current,
-                                };
-                                let label = strings::item_label(lang, index + 1);
-                                if nav_cell_ui(ui, index + 1, cell, &label).clicked() {
-                                    actions.go_to = Some(index);
+                egui::ScrollArea::vertical()
+                    .auto_shrink([false, true])
+                    .show(ui, |ui| {
+                        let mut number = 0;
+                        for section in &paper.sections {
+                            ui.label(RichText::new(&section.title).strong());
+                            ui.horizontal_wrapped(|ui| {
+                                for item in &section.items {
+                                    let index = number;
+                                    number += 1;
+                                    let cell = CellState {
+                                        answered: self.is_answered(state, &item.id),
+                                        flagged: self.exam.flagged.contains(&item.id),
+                                        current: index == self.exam.current,
+                                    };
+                                    let label = strings::item_label(lang, index + 1);
+                                    if nav_cell_ui(ui, index + 1, cell, &label).clicked() {
+                                        actions.go_to = Some(index);
+                                    }
                                 }
-                            }
-                        });
-                        ui.add_space(8.0);
-                    }
-                    ui.separator();
-                    let legend = [
-                        (CellState { answered: true, ..CellState::default() }, Key::LegendAnswered),
-                        (CellState::default(), Key::LegendUnanswered),
-                        (CellState { flagged: true, ..CellState::default() }, Key::LegendFlagged),
-                        (CellState { current: true, ..CellState::default() }, Key::LegendCurrent),
-                    ];
-                    egui::Grid::new("legend").num_columns(2).spacing(vec2(12.0, 4.0)).show(ui, |ui| {
-                        for (i, (cell, key)) in legend.into_iter().enumerate() {
-                            legend_ui(ui, cell, tr(lang, key));
-                            if i % 2 == 1 {
-                                ui.end_row();
-                            }
+                            });
+                            ui.add_space(8.0);
                         }
+                        ui.separator();
+                        let legend = [
+                            (
+                                CellState {
+                                    answered: true,
+                                    ..CellState::default()
+                                },
+                                Key::LegendAnswered,
+                            ),
+                            (CellState::default(), Key::LegendUnanswered),
+                            (
+                                CellState {
+                                    flagged: true,
+                                    ..CellState::default()
+                                },
+                                Key::LegendFlagged,
+                            ),
+                            (
+                                CellState {
+                                    current: true,
+                                    ..CellState::default()
+                                },
+                                Key::LegendCurrent,
+                            ),
+                        ];
+                        egui::Grid::new("legend")
+                            .num_columns(2)
+                            .spacing(vec2(12.0, 4.0))
+                            .show(ui, |ui| {
+                                for (i, (cell, key)) in legend.into_iter().enumerate() {
+                                    legend_ui(ui, cell, tr(lang, key));
+                                    if i % 2 == 1 {
+                                        ui.end_row();
+                                    }
+                                }
+                            });
                     });
-                });
-            },
-        );
+            });
     }
 
     fn actions_ui(&mut self, ui: &mut Ui, items: &[Placed<'_>], actions: &mut Actions) {
         let lang = self.lang;
         let current = self.exam.current;
-        let flagged = items.get(current).is_some_and(|p| self.exam.flagged.contains(&p.item.id));
+        let flagged = items
+            .get(current)
+            .is_some_and(|p| self.exam.flagged.contains(&p.item.id));
         let frame = Frame::new()
             .fill(palette::SURFACE)
             .stroke(Stroke::new(1.0, palette::BORDER))
             .inner_margin(Margin::symmetric(20, 12));
-        egui::Panel::bottom("exam-actions").show_separator_line(false).frame(frame).show(ui, |ui| {
-            ui.horizontal(|ui| {
-                let has_prev = current > 0;
-                let has_next = current + 1 < items.len();
-                if big_button_ui(ui, tr(lang, Key::Previous), ButtonKind::Secondary, has_prev)
-                    .clicked()
-                {
-                    actions.go_to = Some(current.saturating_sub(1));
-                }
-                if big_button_ui(ui, tr(lang, Key::Next), ButtonKind::Primary, has_next).clicked() {
-                    actions.go_to = Some(current + 1);
-                }
-                ui.add_space(24.0);
-                let flag_text = tr(lang, if flagged { Key::Unflag } else { Key::Flag });
-                let flag = big_button(flag_text, ButtonKind::Secondary)
-                    .min_size(vec2(ui.spacing().interact_size.y * 3.6, ui.spacing().interact_size.y * 1.2))
-                    .stroke(Stroke::new(2.0, palette::FLAG));
-                if ui.add(flag).clicked() {
-                    actions.toggle_flag = true;
-                }
-                ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                    if big_button_ui(ui, tr(lang, Key::Submit), ButtonKind::Danger, true).clicked() {
-                        actions.open_submit = true;
+        egui::Panel::bottom("exam-actions")
+            .show_separator_line(false)
+            .frame(frame)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    let has_prev = current > 0;
+                    let has_next = current + 1 < items.len();
+                    if big_button_ui(ui, tr(lang, Key::Previous), ButtonKind::Secondary, has_prev)
+                        .clicked()
+                    {
+                        actions.go_to = Some(current.saturating_sub(1));
                     }
+                    if big_button_ui(ui, tr(lang, Key::Next), ButtonKind::Primary, has_next)
+                        .clicked()
+                    {
+                        actions.go_to = Some(current + 1);
+                    }
+                    ui.add_space(24.0);
+                    let flag_text = tr(lang, if flagged { Key::Unflag } else { Key::Flag });
+                    let flag = big_button(flag_text, ButtonKind::Secondary)
+                        .min_size(vec2(
+                            ui.spacing().interact_size.y * 3.6,
+                            ui.spacing().interact_size.y * 1.2,
+                        ))
+                        .stroke(Stroke::new(2.0, palette::FLAG));
+                    if ui.add(flag).clicked() {
+                        actions.toggle_flag = true;
+                    }
+                    ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                        if big_button_ui(ui, tr(lang, Key::Submit), ButtonKind::Danger, true)
+                            .clicked()
+                        {
+                            actions.open_submit = true;
+                        }
+                    });
                 });
             });
-        });
     }
 
     fn item_ui(&mut self, ui: &mut Ui, state: &ExamState, placed: &Placed<'_>, now: f64) {
@@ -332,7 +397,12 @@ impl<B: ExamBackend> ExamApp<B> {
                 };
                 tag_ui(ui, tr(lang, kind), palette::ACCENT, palette::ACCENT_SOFT);
                 if self.exam.flagged.contains(&item.id) {
-                    tag_ui(ui, tr(lang, Key::LegendFlagged), palette::WARN, palette::WARN_SOFT);
+                    tag_ui(
+                        ui,
+                        tr(lang, Key::LegendFlagged),
+                        palette::WARN,
+                        palette::WARN_SOFT,
+                    );
                 }
             });
             ui.add_space(8.0);
@@ -411,7 +481,10 @@ impl<B: ExamBackend> ExamApp<B> {
                     (!selected).then(|| BTreeSet::from([option.id.clone()]))
                 };
                 if let Some(next) = next {
-                    self.send(Command::Save { item: item.id.clone(), response: Response::Choices(next) });
+                    self.send(Command::Save {
+                        item: item.id.clone(),
+                        response: Response::Choices(next),
+                    });
                 }
             }
         }
@@ -421,7 +494,9 @@ impl<B: ExamBackend> ExamApp<B> {
         let lang = self.lang;
         let saved = state.answers.get(&item.id);
         let essay = matches!(item.body, ItemBody::ShortAnswer);
-        let Some(draft) = self.exam.drafts.draft_mut(item, saved) else { return };
+        let Some(draft) = self.exam.drafts.draft_mut(item, saved) else {
+            return;
+        };
         let mut changed = false;
         let mut lost_focus = false;
         if essay {
@@ -446,9 +521,10 @@ impl<B: ExamBackend> ExamApp<B> {
             }
         } else {
             let width = (ui.available_width() * 0.6).max(240.0);
-            egui::Grid::new(("blanks", &item.id)).num_columns(2).spacing(vec2(16.0, 12.0)).show(
-                ui,
-                |ui| {
+            egui::Grid::new(("blanks", &item.id))
+                .num_columns(2)
+                .spacing(vec2(16.0, 12.0))
+                .show(ui, |ui| {
                     for (k, text) in draft.texts.iter_mut().enumerate() {
                         let label = ui.label(
                             RichText::new(strings::blank_label(lang, k + 1))
@@ -469,8 +545,7 @@ impl<B: ExamBackend> ExamApp<B> {
                         lost_focus |= response.lost_focus();
                         ui.end_row();
                     }
-                },
-            );
+                });
         }
         if changed {
             self.exam.drafts.edited(&item.id, now);
@@ -509,7 +584,9 @@ impl<B: ExamBackend> ExamApp<B> {
                     ui.label(format!("{}{}", tr(lang, Key::FlaggedList), list));
                 }
                 ui.add_space(8.0);
-                ui.label(RichText::new(tr(lang, Key::SubmitWarning)).text_style(TextStyle::Heading));
+                ui.label(
+                    RichText::new(tr(lang, Key::SubmitWarning)).text_style(TextStyle::Heading),
+                );
                 if let Some(notice) = &state.notice {
                     banner_ui(ui, BannerKind::Danger, notice, None);
                 }
@@ -522,12 +599,21 @@ impl<B: ExamBackend> ExamApp<B> {
                 ui.add_space(12.0);
                 ui.horizontal(|ui| {
                     let enabled = !state.submitting;
-                    back = big_button_ui(ui, tr(lang, Key::BackToCheck), ButtonKind::Secondary, enabled)
-                        .clicked();
+                    back = big_button_ui(
+                        ui,
+                        tr(lang, Key::BackToCheck),
+                        ButtonKind::Secondary,
+                        enabled,
+                    )
+                    .clicked();
                     ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                        confirm =
-                            big_button_ui(ui, tr(lang, Key::ConfirmSubmit), ButtonKind::Danger, enabled)
-                                .clicked();
+                        confirm = big_button_ui(
+                            ui,
+                            tr(lang, Key::ConfirmSubmit),
+                            ButtonKind::Danger,
+                            enabled,
+                        )
+                        .clicked();
                     });
                 });
             });
@@ -545,7 +631,9 @@ impl<B: ExamBackend> ExamApp<B> {
 /// 全部已保存 / 正在保存（N）… / 离线：… under the timer.
 fn save_status_ui(ui: &mut Ui, state: &ExamState, lang: Lang) {
     let (text, color) = match state.link {
-        Link::Reconnecting { .. } | Link::Connecting => (tr(lang, Key::OfflineSaved).to_owned(), palette::WARN),
+        Link::Reconnecting { .. } | Link::Connecting => {
+            (tr(lang, Key::OfflineSaved).to_owned(), palette::WARN)
+        }
         Link::Online if state.unacked == 0 => (tr(lang, Key::AllSaved).to_owned(), palette::OK),
         Link::Online => (strings::saving(lang, state.unacked), palette::MUTED),
     };
@@ -589,7 +677,11 @@ fn split_blanks(prompt: &str) -> Vec<&str> {
 /// The prompt with each blank shown as a marked, numbered gap matching the fields below.
 fn fill_in_prompt(ui: &Ui, prompt: &str, lang: Lang) -> LayoutJob {
     let font = prompt_style().resolve(ui.style());
-    let plain = TextFormat { font_id: font.clone(), color: palette::TEXT, ..Default::default() };
+    let plain = TextFormat {
+        font_id: font.clone(),
+        color: palette::TEXT,
+        ..Default::default()
+    };
     let blank = TextFormat {
         font_id: font,
         color: palette::ACCENT,
@@ -600,7 +692,11 @@ fn fill_in_prompt(ui: &Ui, prompt: &str, lang: Lang) -> LayoutJob {
     let mut job = LayoutJob::default();
     for (k, part) in split_blanks(prompt).into_iter().enumerate() {
         if k > 0 {
-            job.append(&format!(" （{}） ", strings::blank_label(lang, k)), 0.0, blank.clone());
+            job.append(
+                &format!(" （{}） ", strings::blank_label(lang, k)),
+                0.0,
+                blank.clone(),
+            );
         }
         job.append(part, 0.0, plain.clone());
     }

@@ -77,14 +77,19 @@ impl PhotoCache {
 }
 
 fn placeholder_ui(ui: &mut Ui, text: &str) {
-    ui.with_layout(Layout::centered_and_justified(egui::Direction::TopDown).with_cross_align(Align::Center), |ui| {
-        ui.label(RichText::new(text).color(palette::MUTED));
-    });
+    ui.with_layout(
+        Layout::centered_and_justified(egui::Direction::TopDown).with_cross_align(Align::Center),
+        |ui| {
+            ui.label(RichText::new(text).color(palette::MUTED));
+        },
+    );
 }
 
 /// Decodes a JPEG or PNG within the size limits; `None` for anything else.
 fn decode(bytes: &[u8]) -> Option<ColorImage> {
-    let mut reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?;
+    let mut reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(PHOTO_SIDE_PX_MAX);
     limits.max_image_height = Some(PHOTO_SIDE_PX_MAX);
@@ -109,7 +114,8 @@ mod tests {
     fn a_png_decodes() {
         let mut png = Vec::new();
         let img = image::RgbaImage::from_pixel(3, 4, image::Rgba([10, 20, 30, 255]));
-        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).expect("encode");
+        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .expect("encode");
         let decoded = decode(&png).expect("decodes");
         assert_eq!(decoded.size, [3, 4]);
     }

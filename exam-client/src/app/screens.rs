@@ -18,20 +18,24 @@ const ID_NUMBER_CHARS_MAX: usize = 18;
 /// Lays out a centred column of `width` points, the same for every simple screen.
 fn centered_column_ui(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui)) {
     let width = width.min(ui.available_width() - 32.0);
-    egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-        let top = (ui.available_height() * 0.05).max(12.0);
-        ui.add_space(top);
-        ui.vertical_centered(|ui| {
-            ui.set_max_width(width);
-            add(ui);
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            let top = (ui.available_height() * 0.05).max(12.0);
+            ui.add_space(top);
+            ui.vertical_centered(|ui| {
+                ui.set_max_width(width);
+                add(ui);
+            });
         });
-    });
 }
 
 impl<B: ExamBackend> ExamApp<B> {
     /// 准考证号 + 身份证号 and a big 登录 button; Enter submits.
     pub fn login_ui(&mut self, ui: &mut Ui, state: &ExamState) {
-        let Phase::LoggedOut { busy, error } = &state.phase else { return };
+        let Phase::LoggedOut { busy, error } = &state.phase else {
+            return;
+        };
         let (busy, lang) = (*busy, self.lang);
 
         self.corner_controls_ui(ui, true);
@@ -90,8 +94,11 @@ impl<B: ExamBackend> ExamApp<B> {
                         submit = true;
                     }
 
-                    let shown_error =
-                        self.login.local_error.map(|k| tr(lang, k).to_owned()).or(error.clone());
+                    let shown_error = self
+                        .login
+                        .local_error
+                        .map(|k| tr(lang, k).to_owned())
+                        .or(error.clone());
                     if let Some(error) = shown_error {
                         ui.add_space(4.0);
                         banner_ui(ui, BannerKind::Danger, &error, None);
@@ -102,7 +109,9 @@ impl<B: ExamBackend> ExamApp<B> {
                     let button = big_button(tr(lang, Key::LoginButton), ButtonKind::Primary)
                         .min_size(vec2(ui.available_width(), h));
                     let clicked = ui
-                        .with_layout(Layout::top_down(Align::Center), |ui| ui.add_enabled(!busy, button))
+                        .with_layout(Layout::top_down(Align::Center), |ui| {
+                            ui.add_enabled(!busy, button)
+                        })
                         .inner
                         .clicked();
                     if clicked {
@@ -137,12 +146,17 @@ impl<B: ExamBackend> ExamApp<B> {
             return;
         }
         self.login.local_error = None;
-        self.send(Command::Login { admission_no, id_number });
+        self.send(Command::Login {
+            admission_no,
+            id_number,
+        });
     }
 
     /// The candidate's card, photo and a countdown (or 请等待监考员开考).
     pub fn waiting_ui(&mut self, ui: &mut Ui, state: &ExamState) {
-        let Phase::Waiting { starts_in, at } = &state.phase else { return };
+        let Phase::Waiting { starts_in, at } = &state.phase else {
+            return;
+        };
         let lang = self.lang;
         self.corner_controls_ui(ui, false);
         let unit = ui.spacing().interact_size.y;
@@ -188,7 +202,8 @@ impl<B: ExamBackend> ExamApp<B> {
 
             match starts_in {
                 Some(starts_in) => {
-                    let left = starts_in.saturating_sub(Instant::now().saturating_duration_since(*at));
+                    let left =
+                        starts_in.saturating_sub(Instant::now().saturating_duration_since(*at));
                     if left.is_zero() {
                         ui.label(
                             RichText::new(tr(lang, Key::StartingSoon))
@@ -213,7 +228,8 @@ impl<B: ExamBackend> ExamApp<B> {
                             );
                         });
                     }
-                    ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
+                    ui.ctx()
+                        .request_repaint_after(std::time::Duration::from_millis(250));
                 }
                 None => {
                     // No spinner: waiting may take long and must not keep an old machine busy.
@@ -229,7 +245,9 @@ impl<B: ExamBackend> ExamApp<B> {
 
     /// 已交卷, why, and a calm word to leave quietly. No answers are shown.
     pub fn done_ui(&mut self, ui: &mut Ui, state: &ExamState) {
-        let Phase::Done { reason } = &state.phase else { return };
+        let Phase::Done { reason } = &state.phase else {
+            return;
+        };
         let lang = self.lang;
         let why = match reason {
             SubmitReason::Candidate => Key::DoneByCandidate,
@@ -238,7 +256,7 @@ impl<B: ExamBackend> ExamApp<B> {
         };
         let unit = ui.spacing().interact_size.y;
         centered_column_ui(ui, unit * 16.0, |ui| {
-            ui.add_space(unit);
+            ui.add_space(unit * 3.0);
             card().show(ui, |ui| {
                 ui.set_width(ui.available_width());
                 ui.vertical_centered(|ui| {
@@ -252,8 +270,11 @@ impl<B: ExamBackend> ExamApp<B> {
                     ui.label(RichText::new(tr(lang, why)).text_style(TextStyle::Heading));
                     if let Some(card) = &state.candidate {
                         ui.label(
-                            RichText::new(format!("{}  {}  {}", card.name, card.admission_no, card.seat))
-                                .color(palette::MUTED),
+                            RichText::new(format!(
+                                "{}  {}  {}",
+                                card.name, card.admission_no, card.seat
+                            ))
+                            .color(palette::MUTED),
                         );
                     }
                     ui.add_space(16.0);
@@ -265,7 +286,8 @@ impl<B: ExamBackend> ExamApp<B> {
 
     /// Text size (and, before login, the language) in the top-right corner.
     fn corner_controls_ui(&mut self, ui: &mut Ui, with_language: bool) {
-        egui::Panel::top("corner-controls").show_separator_line(false)
+        egui::Panel::top("corner-controls")
+            .show_separator_line(false)
             .frame(egui::Frame::new().inner_margin(egui::Margin::symmetric(16, 8)))
             .show(ui, |ui| {
                 ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
