@@ -66,7 +66,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -89,8 +90,17 @@ fn default_demo_dir() -> PathBuf {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo { data, listen, candidates, start_in, grace_secs } => {
-            anyhow::ensure!((5..=GRACE_SECS_MAX).contains(&grace_secs), "--grace-secs must be between 5 and {GRACE_SECS_MAX}");
+        Command::Demo {
+            data,
+            listen,
+            candidates,
+            start_in,
+            grace_secs,
+        } => {
+            anyhow::ensure!(
+                (5..=GRACE_SECS_MAX).contains(&grace_secs),
+                "--grace-secs must be between 5 and {GRACE_SECS_MAX}"
+            );
             let data = data.unwrap_or_else(default_demo_dir);
             let prepared = crate::demo::prepare(&data, candidates, start_in, grace_secs)?;
             serve(&data, listen, Some(prepared))
@@ -100,7 +110,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let store::DirState::Empty = store::inspect_dir(&data)? {
                 anyhow::bail!(store::StoreError::NoSite { dir: data });
             }
-            let id = exam_net::SiteIdentity::load(&data).with_context(|| format!("no site identity in {}", data.display()))?;
+            let id = exam_net::SiteIdentity::load(&data)
+                .with_context(|| format!("no site identity in {}", data.display()))?;
             println!("{}", id.fingerprint());
             Ok(())
         }
@@ -109,17 +120,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn serve(data: &Path, listen: SocketAddr, demo: Option<Prepared>) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let mut site = server::start(data, listen).await?;
         let conn = store::open_reader(data)?;
         let session = store::load_session(&conn)?;
         let count: i64 = conn.query_row("SELECT count(*) FROM candidates", [], |r| r.get(0))?;
         let mut out = std::io::stdout().lock();
-        writeln!(out, "site-server: {} — {}", session.site_name, session.title)?;
+        writeln!(
+            out,
+            "site-server: {} — {}",
+            session.site_name, session.title
+        )?;
         match demo {
-            Some(Prepared::Created) => writeln!(out, "data: {} (new demo, {count} candidates)", data.display())?,
-            Some(Prepared::Resumed) => writeln!(out, "data: {} (resumed; --candidates and --start-in apply to a new demo only)", data.display())?,
+            Some(Prepared::Created) => writeln!(
+                out,
+                "data: {} (new demo, {count} candidates)",
+                data.display()
+            )?,
+            Some(Prepared::Resumed) => writeln!(
+                out,
+                "data: {} (resumed; --candidates and --start-in apply to a new demo only)",
+                data.display()
+            )?,
             None => writeln!(out, "data: {} ({count} candidates)", data.display())?,
         }
         writeln!(out, "listening on {}", site.addr)?;
@@ -127,16 +152,41 @@ fn serve(data: &Path, listen: SocketAddr, demo: Option<Prepared>) -> anyhow::Res
         if session.started {
             writeln!(out, "session: started")?;
         } else if let Some(at) = session.starts_at_unix_ms {
-            writeln!(out, "session: starts in {} s", ((at - store::unix_ms()).max(0) + 999) / 1000)?;
+            writeln!(
+                out,
+                "session: starts in {} s",
+                ((at - store::unix_ms()).max(0) + 999) / 1000
+            )?;
         }
         if demo.is_some() {
-            writeln!(out, "sample candidates (admission no / ID number / name / seat):")?;
+            writeln!(
+                out,
+                "sample candidates (admission no / ID number / name / seat):"
+            )?;
             for c in demo::roster(count.clamp(0, 3) as u32) {
-                writeln!(out, "  {}  {}  {}  {}", c.admission_no, c.id_number.as_str(), c.name, c.seat)?;
+                writeln!(
+                    out,
+                    "  {}  {}  {}  {}",
+                    c.admission_no,
+                    c.id_number.as_str(),
+                    c.name,
+                    c.seat
+                )?;
             }
-            let host = if site.addr.ip().is_unspecified() { format!("127.0.0.1:{}", site.addr.port()) } else { site.addr.to_string() };
-            writeln!(out, "attach a candidate machine: exam-client --server {host} --ca-fingerprint {}", site.fingerprint)?;
-            writeln!(out, "(from another machine use this server's LAN address instead of 127.0.0.1)")?;
+            let host = if site.addr.ip().is_unspecified() {
+                format!("127.0.0.1:{}", site.addr.port())
+            } else {
+                site.addr.to_string()
+            };
+            writeln!(
+                out,
+                "attach a candidate machine: exam-client --server {host} --ca-fingerprint {}",
+                site.fingerprint
+            )?;
+            writeln!(
+                out,
+                "(from another machine use this server's LAN address instead of 127.0.0.1)"
+            )?;
         }
         writeln!(out, "press Ctrl-C to stop")?;
         out.flush()?;
@@ -161,10 +211,19 @@ fn export_answers(data: &Path) -> anyhow::Result<()> {
         let line = serde_json::to_string(&a).map_err(std::io::Error::other)?;
         writeln!(out, "{line}")
     })
-    .and_then(|_| out.flush().map_err(|source| store::StoreError::Io { path: "<stdout>".into(), source }));
+    .and_then(|_| {
+        out.flush().map_err(|source| store::StoreError::Io {
+            path: "<stdout>".into(),
+            source,
+        })
+    });
     match written {
         // The reader went away (e.g. `| head`): not an error.
-        Err(store::StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(store::StoreError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            Ok(())
+        }
         other => Ok(other.map(|_| ())?),
     }
 }

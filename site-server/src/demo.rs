@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use exam_domain::{Paper, demo};
+use exam_domain::{AttemptId, Paper, demo};
+use exam_site_core::CandidateRecord;
 
 use crate::store::{self, DirState, NewSession};
 
@@ -15,8 +16,11 @@ pub const DEMO_CANDIDATES_MAX: u32 = 10_000;
 pub const DEMO_START_IN_SECS_MAX: u64 = 86_400;
 
 pub fn paper() -> anyhow::Result<Paper> {
-    let paper: Paper = serde_json::from_str(DEMO_PAPER).context("the built-in demo paper is malformed")?;
-    paper.validate().context("the built-in demo paper is invalid")?;
+    let paper: Paper =
+        serde_json::from_str(DEMO_PAPER).context("the built-in demo paper is malformed")?;
+    paper
+        .validate()
+        .context("the built-in demo paper is invalid")?;
     Ok(paper)
 }
 
@@ -27,7 +31,12 @@ pub enum Prepared {
 }
 
 /// Makes a demo site in `dir` unless one is there already (which is then resumed untouched).
-pub fn prepare(dir: &Path, candidates: u32, start_in_secs: u64, grace_secs: u32) -> anyhow::Result<Prepared> {
+pub fn prepare(
+    dir: &Path,
+    candidates: u32,
+    start_in_secs: u64,
+    grace_secs: u32,
+) -> anyhow::Result<Prepared> {
     match store::inspect_dir(dir)? {
         DirState::Site => {
             // Check it opens cleanly; the server opens it again.
@@ -41,13 +50,26 @@ pub fn prepare(dir: &Path, candidates: u32, start_in_secs: u64, grace_secs: u32)
                 (1..=DEMO_CANDIDATES_MAX).contains(&candidates),
                 "--candidates must be between 1 and {DEMO_CANDIDATES_MAX}"
             );
-            anyhow::ensure!(start_in_secs <= DEMO_START_IN_SECS_MAX, "--start-in must be at most {DEMO_START_IN_SECS_MAX} seconds");
+            anyhow::ensure!(
+                start_in_secs <= DEMO_START_IN_SECS_MAX,
+                "--start-in must be at most {DEMO_START_IN_SECS_MAX} seconds"
+            );
             let paper = paper()?;
             let roster = demo::roster(candidates)
                 .into_iter()
-                .map(|c| {
-                    let seed = exam_crypto::random_u64().map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
-                    Ok((c.admission_no, c.id_number, c.name, c.seat, None, seed))
+                .zip(1..)
+                .map(|(c, attempt)| {
+                    let seed = exam_crypto::random_u64()
+                        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+                    Ok(CandidateRecord {
+                        admission_no: c.admission_no,
+                        id_number: c.id_number,
+                        name: c.name,
+                        seat: c.seat,
+                        photo: None,
+                        attempt: AttemptId(attempt),
+                        seed,
+                    })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             // Identity first: a crash in between leaves a directory the next run reports, not resets.

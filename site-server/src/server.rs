@@ -40,9 +40,18 @@ mod close_code {
 }
 
 enum Event {
-    Opened { conn: ConnId, out: mpsc::Sender<SiteMsg>, quic: quinn::Connection },
-    Message { conn: ConnId, msg: ClientMsg },
-    Closed { conn: ConnId },
+    Opened {
+        conn: ConnId,
+        out: mpsc::Sender<SiteMsg>,
+        quic: quinn::Connection,
+    },
+    Message {
+        conn: ConnId,
+        msg: ClientMsg,
+    },
+    Closed {
+        conn: ConnId,
+    },
 }
 
 /// A site server running in this process.
@@ -57,7 +66,10 @@ pub struct RunningSite {
 impl RunningSite {
     /// Sends a proctor or schedule command to the engine.
     pub async fn control(&self, input: Input) -> anyhow::Result<()> {
-        self.control.send(input).await.map_err(|_| anyhow::anyhow!("the site server has stopped"))
+        self.control
+            .send(input)
+            .await
+            .map_err(|_| anyhow::anyhow!("the site server has stopped"))
     }
 
     /// Stops accepting, closes connections and waits until every queued change is committed.
@@ -77,7 +89,8 @@ impl RunningSite {
 /// Starts the site in `data_dir` (which must hold a site) listening on `listen`.
 pub async fn start(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<RunningSite> {
     let conn = store::open_writer(data_dir, false)?;
-    let identity = SiteIdentity::load(data_dir).with_context(|| format!("site identity in {}", data_dir.display()))?;
+    let identity = SiteIdentity::load(data_dir)
+        .with_context(|| format!("site identity in {}", data_dir.display()))?;
     let session = store::load_session(&conn)?;
     let restored = store::load_restored(&conn)?;
     let origin = Instant::now();
@@ -100,12 +113,20 @@ pub async fn start(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Runnin
     };
     let mut engine = Engine::new(config, restored, MonoMs(0));
     if session.paused {
-        engine.handle(MonoMs(0), Input::PauseSession { by: "system".into(), reason: "暂停中（服务器重启前已暂停）".into() });
+        engine.handle(
+            MonoMs(0),
+            Input::PauseSession {
+                by: "system".into(),
+                reason: "暂停中（服务器重启前已暂停）".into(),
+            },
+        );
     }
-    let endpoint = server_endpoint(listen, &identity, ALPN_CANDIDATE).context("could not open the LAN port")?;
+    let endpoint = server_endpoint(listen, &identity, ALPN_CANDIDATE)
+        .context("could not open the LAN port")?;
     let addr = endpoint.local_addr()?;
     let (committed_tx, committed_rx) = mpsc::unbounded_channel();
-    let (writer_tx, writer_thread) = writer::spawn(conn, committed_tx).context("could not start the store writer")?;
+    let (writer_tx, writer_thread) =
+        writer::spawn(conn, committed_tx).context("could not start the store writer")?;
     let (control_tx, control_rx) = mpsc::channel(64);
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let shell = Shell {
@@ -116,9 +137,21 @@ pub async fn start(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Runnin
         next_conn: 0,
         data_dir: data_dir.to_path_buf(),
     };
-    let task = tokio::spawn(shell.run(endpoint, committed_rx, control_rx, shutdown_rx, writer_thread));
+    let task = tokio::spawn(shell.run(
+        endpoint,
+        committed_rx,
+        control_rx,
+        shutdown_rx,
+        writer_thread,
+    ));
     tracing::info!(%addr, fingerprint = %identity.fingerprint(), "site server listening");
-    Ok(RunningSite { addr, fingerprint: identity.fingerprint(), control: control_tx, shutdown: Some(shutdown_tx), task })
+    Ok(RunningSite {
+        addr,
+        fingerprint: identity.fingerprint(),
+        control: control_tx,
+        shutdown: Some(shutdown_tx),
+        task,
+    })
 }
 
 struct ConnHandle {
@@ -152,7 +185,10 @@ impl Shell {
         let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
         self.flush().await?;
         loop {
-            let deadline = self.engine.poll_timeout().map(|t| self.origin + Duration::from_millis(t.0));
+            let deadline = self
+                .engine
+                .poll_timeout()
+                .map(|t| self.origin + Duration::from_millis(t.0));
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
@@ -201,7 +237,10 @@ impl Shell {
             self.flush().await?;
         }
         tracing::info!(data = %self.data_dir.display(), "site server stopping; committing what is queued");
-        endpoint.close(close_code::SHUTDOWN.into(), "site server is shutting down".as_bytes());
+        endpoint.close(
+            close_code::SHUTDOWN.into(),
+            "site server is shutting down".as_bytes(),
+        );
         self.conns.clear();
         // Let the connections drain so the port is free for a restart.
         let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
@@ -210,7 +249,11 @@ impl Shell {
         let stats = tokio::task::spawn_blocking(move || writer_thread.join())
             .await?
             .map_err(|_| anyhow::anyhow!("the store writer thread panicked"))?;
-        tracing::info!(commits = stats.commits, ops = stats.ops, "store writer finished");
+        tracing::info!(
+            commits = stats.commits,
+            ops = stats.ops,
+            "store writer finished"
+        );
         Ok(stats)
     }
 
@@ -234,9 +277,14 @@ impl Shell {
         while let Some(output) = self.engine.poll_output() {
             match output {
                 Output::Send { conn, msg } => {
-                    let Some(c) = self.conns.get(&conn) else { continue };
+                    let Some(c) = self.conns.get(&conn) else {
+                        continue;
+                    };
                     if c.out.try_send(msg).is_err() {
-                        tracing::warn!(conn = conn.0, "closing connection: the candidate machine is not reading its messages");
+                        tracing::warn!(
+                            conn = conn.0,
+                            "closing connection: the candidate machine is not reading its messages"
+                        );
                         c.quic.close(close_code::SLOW.into(), b"too slow");
                     }
                 }
@@ -250,7 +298,10 @@ impl Shell {
             }
         }
         if !batch.is_empty() {
-            self.writer.send(batch).await.map_err(|_| anyhow::anyhow!("the store writer stopped"))?;
+            self.writer
+                .send(batch)
+                .await
+                .map_err(|_| anyhow::anyhow!("the store writer stopped"))?;
         }
         Ok(())
     }
@@ -286,7 +337,15 @@ async fn connection(incoming: quinn::Incoming, conn: ConnId, events: mpsc::Sende
         }
     };
     let (out_tx, mut out_rx) = mpsc::channel::<SiteMsg>(OUTBOUND_QUEUE_MAX);
-    if events.send(Event::Opened { conn, out: out_tx, quic: quic.clone() }).await.is_err() {
+    if events
+        .send(Event::Opened {
+            conn,
+            out: out_tx,
+            quic: quic.clone(),
+        })
+        .await
+        .is_err()
+    {
         return;
     }
     let sender = tokio::spawn(async move {

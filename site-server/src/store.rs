@@ -80,15 +80,29 @@ const MIGRATIONS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path} is not a site database (it is damaged or another kind of file: {why}); restore it from backup or choose another data directory — it was left untouched")]
+    #[error(
+        "{path} is not a site database (it is damaged or another kind of file: {why}); restore it from backup or choose another data directory — it was left untouched"
+    )]
     NotADatabase { path: PathBuf, why: String },
-    #[error("{path} belongs to another program (application id {found:#x}); choose another data directory — it was left untouched")]
+    #[error(
+        "{path} belongs to another program (application id {found:#x}); choose another data directory — it was left untouched"
+    )]
     Foreign { path: PathBuf, found: i32 },
-    #[error("{path} failed its integrity check ({detail}); restore it from backup — it was left untouched")]
+    #[error(
+        "{path} failed its integrity check ({detail}); restore it from backup — it was left untouched"
+    )]
     Corrupt { path: PathBuf, detail: String },
-    #[error("{path} was written by a newer site-server (schema {found}, this one knows {known}); install the newer version")]
-    TooNew { path: PathBuf, found: u32, known: u32 },
-    #[error("{dir} holds files but no {DB_FILE}: it is not a site data directory; choose an empty directory or the site's own")]
+    #[error(
+        "{path} was written by a newer site-server (schema {found}, this one knows {known}); install the newer version"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        known: u32,
+    },
+    #[error(
+        "{dir} holds files but no {DB_FILE}: it is not a site data directory; choose an empty directory or the site's own"
+    )]
     ForeignDir { dir: PathBuf },
     #[error("no site in {dir}: run `site-server demo --data {dir}` first")]
     NoSite { dir: PathBuf },
@@ -99,12 +113,18 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("could not use {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Milliseconds since the Unix epoch, for timestamps that go into logs and exports only.
 pub fn unix_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// How a data directory looks before we touch it.
@@ -122,10 +142,15 @@ pub fn inspect_dir(dir: &Path) -> Result<DirState, StoreError> {
     }
     match std::fs::read_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DirState::Empty),
-        Err(source) => Err(StoreError::Io { path: dir.to_path_buf(), source }),
+        Err(source) => Err(StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        }),
         Ok(mut entries) => {
             if entries.next().is_some() {
-                Err(StoreError::ForeignDir { dir: dir.to_path_buf() })
+                Err(StoreError::ForeignDir {
+                    dir: dir.to_path_buf(),
+                })
             } else {
                 Ok(DirState::Empty)
             }
@@ -146,30 +171,56 @@ pub fn open_writer(dir: &Path, create: bool) -> Result<Connection, StoreError> {
     let path = dir.join(DB_FILE);
     let exists = path.exists();
     if !exists && !create {
-        return Err(StoreError::NoSite { dir: dir.to_path_buf() });
+        return Err(StoreError::NoSite {
+            dir: dir.to_path_buf(),
+        });
     }
     if !exists {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
-    let not_db = |e: rusqlite::Error| StoreError::NotADatabase { path: path.clone(), why: e.to_string() };
+    let not_db = |e: rusqlite::Error| StoreError::NotADatabase {
+        path: path.clone(),
+        why: e.to_string(),
+    };
     let conn = Connection::open(&path).map_err(not_db)?;
-    let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(not_db)?;
-    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(not_db)?;
+    let app_id: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(not_db)?;
+    let version: u32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(not_db)?;
     if exists {
         if app_id != APPLICATION_ID {
-            return Err(StoreError::Foreign { path, found: app_id });
+            return Err(StoreError::Foreign {
+                path,
+                found: app_id,
+            });
         }
-        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(not_db)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(not_db)?;
         if check != "ok" {
-            return Err(StoreError::Corrupt { path, detail: check });
+            return Err(StoreError::Corrupt {
+                path,
+                detail: check,
+            });
         }
         if version as usize > MIGRATIONS.len() {
-            return Err(StoreError::TooNew { path, found: version, known: MIGRATIONS.len() as u32 });
+            return Err(StoreError::TooNew {
+                path,
+                found: version,
+                known: MIGRATIONS.len() as u32,
+            });
         }
     }
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Inconsistent(format!("the database refused WAL mode ({mode})")));
+        return Err(StoreError::Inconsistent(format!(
+            "the database refused WAL mode ({mode})"
+        )));
     }
     configure(&conn)?;
     let mut conn = conn;
@@ -189,19 +240,36 @@ pub fn open_writer(dir: &Path, create: bool) -> Result<Connection, StoreError> {
 pub fn open_reader(dir: &Path) -> Result<Connection, StoreError> {
     let path = dir.join(DB_FILE);
     if !path.exists() {
-        return Err(StoreError::NoSite { dir: dir.to_path_buf() });
+        return Err(StoreError::NoSite {
+            dir: dir.to_path_buf(),
+        });
     }
-    let not_db = |e: rusqlite::Error| StoreError::NotADatabase { path: path.clone(), why: e.to_string() };
-    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(not_db)?;
+    let not_db = |e: rusqlite::Error| StoreError::NotADatabase {
+        path: path.clone(),
+        why: e.to_string(),
+    };
+    let conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(not_db)?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(not_db)?;
+    let app_id: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(not_db)?;
     if app_id != APPLICATION_ID {
-        return Err(StoreError::Foreign { path, found: app_id });
+        return Err(StoreError::Foreign {
+            path,
+            found: app_id,
+        });
     }
     let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version as usize != MIGRATIONS.len() {
-        return Err(StoreError::TooNew { path, found: version, known: MIGRATIONS.len() as u32 });
+        return Err(StoreError::TooNew {
+            path,
+            found: version,
+            known: MIGRATIONS.len() as u32,
+        });
     }
     Ok(conn)
 }
@@ -225,12 +293,12 @@ pub struct NewSession<'a> {
     pub paper: &'a Paper,
     pub grace_secs: u32,
     pub starts_at_unix_ms: Option<i64>,
-    /// (admission no, id number, name, seat, photo, seed)
-    pub candidates: Vec<(AdmissionNo, IdNumber, String, String, Option<Vec<u8>>, u64)>,
+    pub candidates: Vec<CandidateRecord>,
 }
 
 pub fn create_session(conn: &mut Connection, new: &NewSession<'_>) -> Result<(), StoreError> {
-    let paper_json = serde_json::to_string(new.paper).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+    let paper_json =
+        serde_json::to_string(new.paper).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
     let tx = conn.transaction()?;
     tx.execute(
         "INSERT INTO session (id, site_name, title, paper_json, grace_secs, starts_at_unix_ms) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
@@ -241,9 +309,17 @@ pub fn create_session(conn: &mut Connection, new: &NewSession<'_>) -> Result<(),
             "INSERT INTO candidates (admission_no, id_number, name, seat, photo, attempt_id, seed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let mut att = tx.prepare("INSERT INTO attempts (id) VALUES (?1)")?;
-        for (i, (adm, id, name, seat, photo, seed)) in new.candidates.iter().enumerate() {
-            let attempt = i as i64 + 1;
-            cand.execute(params![adm.as_str(), id.as_str(), name, seat, photo, attempt, *seed as i64])?;
+        for c in &new.candidates {
+            let attempt = c.attempt.0 as i64;
+            cand.execute(params![
+                c.admission_no.as_str(),
+                c.id_number.as_str(),
+                c.name,
+                c.seat,
+                c.photo,
+                attempt,
+                c.seed as i64
+            ])?;
             att.execute(params![attempt])?;
         }
     }
@@ -269,12 +345,24 @@ pub fn load_session(conn: &Connection) -> Result<StoredSession, StoreError> {
             },
         )
         .optional()?;
-    let Some((site_name, title, paper_json, grace_secs, starts_at_unix_ms, started, paused)) = row else {
+    let Some((site_name, title, paper_json, grace_secs, starts_at_unix_ms, started, paused)) = row
+    else {
         return Err(StoreError::NoSession);
     };
-    let paper: Paper = serde_json::from_str(&paper_json).map_err(|e| StoreError::Inconsistent(format!("stored paper: {e}")))?;
-    paper.validate().map_err(|e| StoreError::Inconsistent(format!("stored paper: {e}")))?;
-    Ok(StoredSession { site_name, title, paper, grace_secs, starts_at_unix_ms, started, paused })
+    let paper: Paper = serde_json::from_str(&paper_json)
+        .map_err(|e| StoreError::Inconsistent(format!("stored paper: {e}")))?;
+    paper
+        .validate()
+        .map_err(|e| StoreError::Inconsistent(format!("stored paper: {e}")))?;
+    Ok(StoredSession {
+        site_name,
+        title,
+        paper,
+        grace_secs,
+        starts_at_unix_ms,
+        started,
+        paused,
+    })
 }
 
 fn reason_str(r: SubmitReason) -> &'static str {
@@ -296,7 +384,8 @@ fn reason_from(s: &str) -> Option<SubmitReason> {
 
 /// Everything the engine needs at start-up.
 pub fn load_restored(conn: &Connection) -> Result<Restored, StoreError> {
-    let bad = |what: &str, e: &dyn std::fmt::Display| StoreError::Inconsistent(format!("{what}: {e}"));
+    let bad =
+        |what: &str, e: &dyn std::fmt::Display| StoreError::Inconsistent(format!("{what}: {e}"));
     let mut candidates = Vec::new();
     let mut stmt = conn.prepare("SELECT admission_no, id_number, name, seat, photo, attempt_id, seed FROM candidates ORDER BY attempt_id")?;
     let mut rows = stmt.query([])?;
@@ -304,7 +393,8 @@ pub fn load_restored(conn: &Connection) -> Result<Restored, StoreError> {
         let adm: String = r.get(0)?;
         let id: String = r.get(1)?;
         candidates.push(CandidateRecord {
-            admission_no: AdmissionNo::parse(&adm).map_err(|e| bad("candidate admission number", &e))?,
+            admission_no: AdmissionNo::parse(&adm)
+                .map_err(|e| bad("candidate admission number", &e))?,
             id_number: IdNumber::parse(&id).map_err(|e| bad("candidate ID number", &e))?,
             name: r.get(2)?,
             seat: r.get(3)?,
@@ -313,8 +403,10 @@ pub fn load_restored(conn: &Connection) -> Result<Restored, StoreError> {
             seed: r.get::<_, i64>(6)? as u64,
         });
     }
-    let mut attempts: std::collections::BTreeMap<u64, RestoredAttempt> = std::collections::BTreeMap::new();
-    let mut stmt = conn.prepare("SELECT id, started, remaining_ms, running, submitted FROM attempts")?;
+    let mut attempts: std::collections::BTreeMap<u64, RestoredAttempt> =
+        std::collections::BTreeMap::new();
+    let mut stmt =
+        conn.prepare("SELECT id, started, remaining_ms, running, submitted FROM attempts")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let submitted: Option<String> = r.get(4)?;
@@ -336,12 +428,19 @@ pub fn load_restored(conn: &Connection) -> Result<Restored, StoreError> {
         let item: String = r.get(2)?;
         let response: String = r.get(3)?;
         let item = ItemId::parse(&item).map_err(|e| bad("stored item id", &e))?;
-        let response: Response = serde_json::from_str(&response).map_err(|e| bad("stored response", &e))?;
+        let response: Response =
+            serde_json::from_str(&response).map_err(|e| bad("stored response", &e))?;
         if let Some(a) = attempts.get_mut(&attempt) {
             a.answers.push((item, r.get::<_, i64>(1)? as u64, response));
         }
     }
-    Ok(Restored { candidates, attempts: attempts.into_iter().map(|(id, a)| (AttemptId(id), a)).collect() })
+    Ok(Restored {
+        candidates,
+        attempts: attempts
+            .into_iter()
+            .map(|(id, a)| (AttemptId(id), a))
+            .collect(),
+    })
 }
 
 /// Applies a group of engine operations in one transaction.
@@ -350,24 +449,44 @@ pub fn apply(conn: &mut Connection, ops: &[StoreOp]) -> Result<(), rusqlite::Err
     let tx = conn.transaction()?;
     for op in ops {
         match op {
-            StoreOp::Answer { attempt, seq, item, response } => {
+            StoreOp::Answer {
+                attempt,
+                seq,
+                item,
+                response,
+            } => {
                 let json = serde_json::to_string(response).unwrap_or_else(|_| "\"cleared\"".into());
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO answer_changes (attempt_id, seq, item_id, response, saved_at_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![attempt.0 as i64, *seq as i64, item.as_str(), json, now])?;
             }
-            StoreOp::Clock { attempt, remaining_ms, running } => {
+            StoreOp::Clock {
+                attempt,
+                remaining_ms,
+                running,
+            } => {
                 tx.prepare_cached("UPDATE attempts SET started = 1, remaining_ms = ?2, running = ?3 WHERE id = ?1")?
                     .execute(params![attempt.0 as i64, *remaining_ms as i64, running])?;
             }
-            StoreOp::TimeLog { attempt, event, remaining_ms, given_back_ms, by, reason } => {
+            StoreOp::TimeLog {
+                attempt,
+                event,
+                remaining_ms,
+                given_back_ms,
+                by,
+                reason,
+            } => {
                 tx.prepare_cached(
                     "INSERT INTO time_log (attempt_id, at_unix_ms, event, remaining_ms, given_back_ms, by_whom, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
                 .execute(params![attempt.0 as i64, now, event.as_str(), *remaining_ms as i64, *given_back_ms as i64, by, reason])?;
             }
-            StoreOp::Submit { attempt, reason, remaining_ms } => {
+            StoreOp::Submit {
+                attempt,
+                reason,
+                remaining_ms,
+            } => {
                 tx.prepare_cached(
                     "UPDATE attempts SET started = 1, running = 0, remaining_ms = ?2, submitted = ?3, submitted_at_unix_ms = ?4 WHERE id = ?1",
                 )?
@@ -381,7 +500,10 @@ pub fn apply(conn: &mut Connection, ops: &[StoreOp]) -> Result<(), rusqlite::Err
                 )?;
             }
             StoreOp::SessionPaused { by, reason, paused } => {
-                tx.execute("UPDATE session SET paused = ?1 WHERE id = 1", params![paused])?;
+                tx.execute(
+                    "UPDATE session SET paused = ?1 WHERE id = 1",
+                    params![paused],
+                )?;
                 tx.execute(
                     "INSERT INTO session_log (at_unix_ms, event, by_whom, reason) VALUES (?1, ?2, ?3, ?4)",
                     params![now, if *paused { "paused" } else { "resumed" }, by, reason],
@@ -403,7 +525,10 @@ pub struct ExportedAnswer {
 }
 
 /// Every stored answer change, by candidate and sequence number.
-pub fn for_each_answer(conn: &Connection, mut f: impl FnMut(ExportedAnswer) -> std::io::Result<()>) -> Result<u64, StoreError> {
+pub fn for_each_answer(
+    conn: &Connection,
+    mut f: impl FnMut(ExportedAnswer) -> std::io::Result<()>,
+) -> Result<u64, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT c.admission_no, a.item_id, a.seq, a.response, a.saved_at_unix_ms
          FROM answer_changes a JOIN candidates c ON c.attempt_id = a.attempt_id
@@ -413,7 +538,8 @@ pub fn for_each_answer(conn: &Connection, mut f: impl FnMut(ExportedAnswer) -> s
     let mut n = 0;
     while let Some(r) = rows.next()? {
         let response: String = r.get(3)?;
-        let response = serde_json::from_str(&response).map_err(|e| StoreError::Inconsistent(format!("stored response: {e}")))?;
+        let response = serde_json::from_str(&response)
+            .map_err(|e| StoreError::Inconsistent(format!("stored response: {e}")))?;
         f(ExportedAnswer {
             admission_no: r.get(0)?,
             item_id: r.get(1)?,
@@ -421,7 +547,10 @@ pub fn for_each_answer(conn: &Connection, mut f: impl FnMut(ExportedAnswer) -> s
             response,
             saved_at_unix_ms: r.get(4)?,
         })
-        .map_err(|source| StoreError::Io { path: PathBuf::from("<stdout>"), source })?;
+        .map_err(|source| StoreError::Io {
+            path: PathBuf::from("<stdout>"),
+            source,
+        })?;
         n += 1;
     }
     Ok(n)

@@ -25,7 +25,10 @@ pub struct WriterStats {
 pub fn spawn(
     mut conn: Connection,
     committed: mpsc::UnboundedSender<Vec<StoreOp>>,
-) -> std::io::Result<(mpsc::Sender<Vec<StoreOp>>, std::thread::JoinHandle<WriterStats>)> {
+) -> std::io::Result<(
+    mpsc::Sender<Vec<StoreOp>>,
+    std::thread::JoinHandle<WriterStats>,
+)> {
     let (tx, mut rx) = mpsc::channel::<Vec<StoreOp>>(WRITER_QUEUE_MAX);
     let handle = std::thread::Builder::new()
         .name("site-store-writer".into())

@@ -26,7 +26,9 @@ fn start(args: &[&str]) -> (Child, SocketAddr, String) {
     let mut lines = BufReader::new(stdout).lines();
     let (mut addr, mut fp) = (None, None);
     while addr.is_none() || fp.is_none() {
-        let Some(Ok(line)) = lines.next() else { panic!("site-server exited before it was ready") };
+        let Some(Ok(line)) = lines.next() else {
+            panic!("site-server exited before it was ready")
+        };
         if let Some(a) = line.strip_prefix("listening on ") {
             addr = a.trim().parse().ok();
         }
@@ -40,7 +42,9 @@ fn start(args: &[&str]) -> (Child, SocketAddr, String) {
 }
 
 fn count_lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).map(|s| s.lines().count()).unwrap_or(0)
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -49,10 +53,25 @@ fn sigkill_mid_exam_loses_no_acknowledged_answer() {
     let data = dir.path().join("site");
     let data_s = data.to_str().expect("utf-8 path");
     let record = dir.path().join("acks.jsonl");
-    let (mut server, addr, fp) =
-        start(&["demo", "--data", data_s, "--listen", "127.0.0.1:0", "--candidates", "60", "--start-in", "0", "--grace-secs", "30"]);
+    let (mut server, addr, fp) = start(&[
+        "demo",
+        "--data",
+        data_s,
+        "--listen",
+        "127.0.0.1:0",
+        "--candidates",
+        "60",
+        "--start-in",
+        "0",
+        "--grace-secs",
+        "30",
+    ]);
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let sim = rt.spawn(simulate::run(SimulateConfig {
         server: addr,
         pin: fp.parse().expect("fingerprint"),
@@ -67,7 +86,10 @@ fn sigkill_mid_exam_loses_no_acknowledged_answer() {
     // Let the exam get going, then pull the plug: no clean shutdown, no flush.
     let t = Instant::now();
     while count_lines(&record) < 800 {
-        assert!(t.elapsed() < Duration::from_secs(120), "candidates made no progress");
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "candidates made no progress"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     server.kill().expect("SIGKILL");
@@ -91,25 +113,40 @@ fn sigkill_mid_exam_loses_no_acknowledged_answer() {
         if !exited {
             break start(&["run", "--data", data_s, "--listen", &addr.to_string()]);
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "the port did not come free");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the port did not come free"
+        );
     };
     assert_eq!(fp2, fp, "a restart keeps the site identity");
 
     let report = rt.block_on(sim).expect("join").expect("simulate");
-    assert_eq!((report.submitted, report.errors), (50, 0), "{}", report.summary());
+    assert_eq!(
+        (report.submitted, report.errors),
+        (50, 0),
+        "{}",
+        report.summary()
+    );
     server.kill().expect("kill");
     server.wait().expect("reaped");
 
-    let out = Command::new(BIN).args(["export-answers", "--data", data_s]).output().expect("export");
+    let out = Command::new(BIN)
+        .args(["export-answers", "--data", data_s])
+        .output()
+        .expect("export");
     assert!(out.status.success());
-    let stored: std::collections::BTreeMap<(String, u64), ExportedAnswer> = String::from_utf8(out.stdout)
-        .expect("utf-8")
+    let stored: std::collections::BTreeMap<(String, u64), ExportedAnswer> =
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str::<ExportedAnswer>(l).expect("json"))
+            .map(|a| ((a.admission_no.clone(), a.seq), a))
+            .collect();
+    let recorded: Vec<RecordedAnswer> = std::fs::read_to_string(&record)
+        .expect("record")
         .lines()
-        .map(|l| serde_json::from_str::<ExportedAnswer>(l).expect("json"))
-        .map(|a| ((a.admission_no.clone(), a.seq), a))
+        .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    let recorded: Vec<RecordedAnswer> =
-        std::fs::read_to_string(&record).expect("record").lines().map(|l| serde_json::from_str(l).expect("json")).collect();
     assert!(acked_before_kill >= 800 && recorded.len() > acked_before_kill);
     for (i, r) in recorded.iter().enumerate() {
         let s = stored.get(&(r.admission_no.clone(), r.seq));

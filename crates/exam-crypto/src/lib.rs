@@ -48,28 +48,15 @@ impl FromStr for Fingerprint {
 
     /// Accepts upper or lower case, with `:` or spaces between bytes.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let cleaned: String = s.chars().filter(|c| !matches!(c, ':' | ' ' | '-')).collect();
+        let cleaned: String = s
+            .chars()
+            .filter(|c| !matches!(c, ':' | ' ' | '-'))
+            .collect();
         let mut out = [0u8; 32];
         match hex::decode_to_slice(cleaned.trim(), &mut out) {
             Ok(()) => Ok(Self(out)),
             Err(_) => Err(FingerprintError(s.chars().take(100).collect())),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sha256_known_answer_and_round_trip() {
-        let fp = Fingerprint::of(b"abc");
-        assert_eq!(fp.to_string(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert_eq!(fp.to_string().parse::<Fingerprint>(), Ok(fp));
-        let colons = "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD";
-        assert_eq!(colons.parse::<Fingerprint>(), Ok(fp));
-        assert!("abc".parse::<Fingerprint>().is_err());
-        assert!(format!("{fp}0").parse::<Fingerprint>().is_err());
     }
 }
 
@@ -80,4 +67,23 @@ pub fn random_u64() -> Result<u64, ring::error::Unspecified> {
     let mut b = [0u8; 8];
     SystemRandom::new().fill(&mut b)?;
     Ok(u64::from_le_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_known_answer_and_round_trip() {
+        let fp = Fingerprint::of(b"abc");
+        assert_eq!(
+            fp.to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(fp.to_string().parse::<Fingerprint>(), Ok(fp));
+        let colons = "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD";
+        assert_eq!(colons.parse::<Fingerprint>(), Ok(fp));
+        assert!("abc".parse::<Fingerprint>().is_err());
+        assert!(format!("{fp}0").parse::<Fingerprint>().is_err());
+    }
 }

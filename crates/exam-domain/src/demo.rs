@@ -28,12 +28,13 @@ const GIVEN: &[&str] = &[
 /// seats fill rooms of 50 as `A-01` … `A-50`, `B-01`, …
 pub fn candidate(index: u32) -> DemoCandidate {
     let n = index + 1;
-    let admission_no = AdmissionNo::parse(&format!("20261{n:05}")).expect("demo admission numbers are valid");
+    let admission_no =
+        AdmissionNo::parse(&format!("20261{n:05}")).expect("demo admission numbers are valid");
     // Birth dates spread over 1966-1999, the 17th digit odd for men (even index) and even for women.
     let year = 1966 + (index * 7) % 34;
     let month = 1 + (index * 5) % 12;
     let day = 1 + (index * 11) % 28;
-    let seq = (index % 500) * 2 + if index % 2 == 0 { 1 } else { 0 };
+    let seq = (index % 500) * 2 + u32::from(index.is_multiple_of(2));
     let first17 = format!("110105{year:04}{month:02}{day:02}{seq:03}");
     let id_number = IdNumber::with_check_char(&first17).expect("demo ID numbers are valid");
     let name = format!(
@@ -43,7 +44,12 @@ pub fn candidate(index: u32) -> DemoCandidate {
     );
     let room = char::from(b'A' + ((index / 50) % 26) as u8);
     let seat = format!("{room}-{:02}", index % 50 + 1);
-    DemoCandidate { admission_no, id_number, name, seat }
+    DemoCandidate {
+        admission_no,
+        id_number,
+        name,
+        seat,
+    }
 }
 
 /// The first `count` demo candidates.
@@ -58,7 +64,10 @@ pub fn small_paper() -> Paper {
     let options = |n: usize| -> Vec<ChoiceOption> {
         ["A", "B", "C", "D", "E"][..n]
             .iter()
-            .map(|o| ChoiceOption { id: opt(o), text: format!("选项{o}") })
+            .map(|o| ChoiceOption {
+                id: opt(o),
+                text: format!("选项{o}"),
+            })
             .collect()
     };
     Paper {
@@ -70,12 +79,20 @@ pub fn small_paper() -> Paper {
                 id: "S1".into(),
                 title: "一、客观题".into(),
                 items: vec![
-                    Item { id: id("tf1"), weight: 1, prompt: "判断".into(), kind: ItemKind::TrueFalse { correct: true } },
+                    Item {
+                        id: id("tf1"),
+                        weight: 1,
+                        prompt: "判断".into(),
+                        kind: ItemKind::TrueFalse { correct: true },
+                    },
                     Item {
                         id: id("sc1"),
                         weight: 1,
                         prompt: "单选".into(),
-                        kind: ItemKind::SingleChoice { options: options(4), correct: opt("B") },
+                        kind: ItemKind::SingleChoice {
+                            options: options(4),
+                            correct: opt("B"),
+                        },
                     },
                     Item {
                         id: id("mc1"),
@@ -96,13 +113,19 @@ pub fn small_paper() -> Paper {
                         id: id("fi1"),
                         weight: 2,
                         prompt: "安全电压为____V".into(),
-                        kind: ItemKind::FillIn { blanks: vec![Blank { accepted: vec!["36".into()] }] },
+                        kind: ItemKind::FillIn {
+                            blanks: vec![Blank {
+                                accepted: vec!["36".into()],
+                            }],
+                        },
                     },
                     Item {
                         id: id("sa1"),
                         weight: 5,
                         prompt: "简述".into(),
-                        kind: ItemKind::ShortAnswer { reference: "要点".into() },
+                        kind: ItemKind::ShortAnswer {
+                            reference: "要点".into(),
+                        },
                     },
                 ],
             },

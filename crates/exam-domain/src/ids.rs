@@ -13,19 +13,31 @@ pub enum IdError {
     AdmissionEmpty,
     #[error("准考证号过长（最多 {ADMISSION_NO_CHARS_MAX} 位）/ the admission number is too long")]
     AdmissionTooLong,
-    #[error("准考证号只能包含数字、字母和“-” / the admission number may contain only digits, letters and '-'")]
+    #[error(
+        "准考证号只能包含数字、字母和“-” / the admission number may contain only digits, letters and '-'"
+    )]
     AdmissionChars,
     #[error("身份证号应为 18 位，当前为 {0} 位 / an ID number has 18 characters, this one has {0}")]
     IdLength(usize),
-    #[error("身份证号前 17 位必须是数字，最后一位是数字或 X / the first 17 characters must be digits, the last a digit or X")]
+    #[error(
+        "身份证号前 17 位必须是数字，最后一位是数字或 X / the first 17 characters must be digits, the last a digit or X"
+    )]
     IdChars,
-    #[error("身份证号中的出生日期 {0} 不存在 / the birth date {0} in the ID number is not a real date")]
+    #[error(
+        "身份证号中的出生日期 {0} 不存在 / the birth date {0} in the ID number is not a real date"
+    )]
     IdBirthDate(String),
-    #[error("身份证号校验位应为 {expected}，请核对号码 / the check character should be {expected}: check the number")]
+    #[error(
+        "身份证号校验位应为 {expected}，请核对号码 / the check character should be {expected}: check the number"
+    )]
     IdCheckDigit { expected: char },
-    #[error("编号为空或过长（最多 {ITEM_ID_BYTES_MAX} 字节）/ the id is empty or longer than {ITEM_ID_BYTES_MAX} bytes")]
+    #[error(
+        "编号为空或过长（最多 {ITEM_ID_BYTES_MAX} 字节）/ the id is empty or longer than {ITEM_ID_BYTES_MAX} bytes"
+    )]
     ItemIdLength,
-    #[error("编号只能包含字母、数字、“-”、“_”和“.” / an id may contain only letters, digits, '-', '_' and '.'")]
+    #[error(
+        "编号只能包含字母、数字、“-”、“_”和“.” / an id may contain only letters, digits, '-', '_' and '.'"
+    )]
     ItemIdChars,
 }
 
@@ -112,7 +124,9 @@ impl IdNumber {
         }
         let expected = check_char(&bytes[..17]);
         if bytes[17] != expected {
-            return Err(IdError::IdCheckDigit { expected: char::from(expected) });
+            return Err(IdError::IdCheckDigit {
+                expected: char::from(expected),
+            });
         }
         Ok(Self(s))
     }
@@ -267,7 +281,10 @@ mod tests {
     #[test]
     fn known_good_numbers_pass() {
         for s in ["110101202311012176", "11010519491231002X"] {
-            assert_eq!(IdNumber::parse(s).map(|i| i.as_str().to_owned()), Ok(s.to_owned()));
+            assert_eq!(
+                IdNumber::parse(s).map(|i| i.as_str().to_owned()),
+                Ok(s.to_owned())
+            );
         }
     }
 
@@ -279,12 +296,18 @@ mod tests {
 
     #[test]
     fn faults_are_named() {
-        assert_eq!(IdNumber::parse("1101012023110121"), Err(IdError::IdLength(16)));
+        assert_eq!(
+            IdNumber::parse("1101012023110121"),
+            Err(IdError::IdLength(16))
+        );
         assert_eq!(
             IdNumber::parse("110101202311012177"),
             Err(IdError::IdCheckDigit { expected: '6' })
         );
-        assert!(matches!(IdNumber::parse("110101202302302176"), Err(IdError::IdBirthDate(_))));
+        assert!(matches!(
+            IdNumber::parse("110101202302302176"),
+            Err(IdError::IdBirthDate(_))
+        ));
         assert_eq!(IdNumber::parse("11010120231101217Y"), Err(IdError::IdChars));
     }
 
@@ -293,7 +316,11 @@ mod tests {
         let id = IdNumber::parse("110101202311012176").expect("valid");
         assert!(id.is_male());
         assert_eq!(id.masked(), "1101**********2176");
-        assert!(!IdNumber::parse("11010519491231002X").expect("valid").is_male());
+        assert!(
+            !IdNumber::parse("11010519491231002X")
+                .expect("valid")
+                .is_male()
+        );
     }
 
     proptest! {

@@ -19,7 +19,7 @@ pub mod shuffle;
 
 pub use ids::{AdmissionNo, AttemptId, IdError, IdNumber, ItemId, OptionId};
 pub use paper::{
-    AnswerKey, Blank, CandidateItem, CandidatePaper, CandidateSection, Item, ItemBody, ItemKind,
-    ChoiceOption, Paper, PaperError, Section,
+    AnswerKey, Blank, CandidateItem, CandidatePaper, CandidateSection, ChoiceOption, Item,
+    ItemBody, ItemKind, Paper, PaperError, Section,
 };
 pub use response::{Response, ResponseError};

@@ -53,14 +53,26 @@ pub struct Blank {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ItemKind {
-    TrueFalse { correct: bool },
-    SingleChoice { options: Vec<ChoiceOption>, correct: OptionId },
+    TrueFalse {
+        correct: bool,
+    },
+    SingleChoice {
+        options: Vec<ChoiceOption>,
+        correct: OptionId,
+    },
     /// Scored all-or-nothing: every correct option and no other.
-    MultipleChoice { options: Vec<ChoiceOption>, correct: BTreeSet<OptionId> },
+    MultipleChoice {
+        options: Vec<ChoiceOption>,
+        correct: BTreeSet<OptionId>,
+    },
     /// The prompt marks each blank with `____`.
-    FillIn { blanks: Vec<Blank> },
+    FillIn {
+        blanks: Vec<Blank>,
+    },
     /// Kept for a person to score; `reference` guides the marker.
-    ShortAnswer { reference: String },
+    ShortAnswer {
+        reference: String,
+    },
 }
 
 /// What a candidate's machine receives for one item: no key.
@@ -81,11 +93,15 @@ impl Item {
     pub fn body(&self) -> ItemBody {
         match &self.kind {
             ItemKind::TrueFalse { .. } => ItemBody::TrueFalse,
-            ItemKind::SingleChoice { options, .. } => ItemBody::SingleChoice { options: options.clone() },
-            ItemKind::MultipleChoice { options, .. } => {
-                ItemBody::MultipleChoice { options: options.clone() }
-            }
-            ItemKind::FillIn { blanks } => ItemBody::FillIn { blanks: blanks.len() as u8 },
+            ItemKind::SingleChoice { options, .. } => ItemBody::SingleChoice {
+                options: options.clone(),
+            },
+            ItemKind::MultipleChoice { options, .. } => ItemBody::MultipleChoice {
+                options: options.clone(),
+            },
+            ItemKind::FillIn { blanks } => ItemBody::FillIn {
+                blanks: blanks.len() as u8,
+            },
             ItemKind::ShortAnswer { .. } => ItemBody::ShortAnswer,
         }
     }
@@ -176,7 +192,10 @@ impl Paper {
             if !seen.insert(&item.id) {
                 return Err(PaperError::DuplicateItem(item.id.clone()));
             }
-            item.validate().map_err(|problem| PaperError::Item { item: item.id.clone(), problem })?;
+            item.validate().map_err(|problem| PaperError::Item {
+                item: item.id.clone(),
+                problem,
+            })?;
         }
         Ok(())
     }
@@ -185,14 +204,22 @@ impl Paper {
 impl Item {
     fn validate(&self) -> Result<(), String> {
         if self.weight == 0 || self.weight > ITEM_WEIGHT_MAX {
-            return Err(format!("weight {} is not between 1 and {ITEM_WEIGHT_MAX}", self.weight));
+            return Err(format!(
+                "weight {} is not between 1 and {ITEM_WEIGHT_MAX}",
+                self.weight
+            ));
         }
         if self.prompt.trim().is_empty() || self.prompt.len() > PROMPT_BYTES_MAX {
-            return Err(format!("the prompt is empty or longer than {PROMPT_BYTES_MAX} bytes"));
+            return Err(format!(
+                "the prompt is empty or longer than {PROMPT_BYTES_MAX} bytes"
+            ));
         }
         let check_options = |options: &[ChoiceOption]| -> Result<(), String> {
             if options.len() < 2 || options.len() > OPTIONS_PER_ITEM_MAX {
-                return Err(format!("{} options; 2 to {OPTIONS_PER_ITEM_MAX} are allowed", options.len()));
+                return Err(format!(
+                    "{} options; 2 to {OPTIONS_PER_ITEM_MAX} are allowed",
+                    options.len()
+                ));
             }
             let ids: BTreeSet<_> = options.iter().map(|o| &o.id).collect();
             if ids.len() != options.len() {
@@ -208,7 +235,9 @@ impl Item {
             ItemKind::SingleChoice { options, correct } => {
                 check_options(options)?;
                 if !options.iter().any(|o| &o.id == correct) {
-                    return Err(format!("the correct option {correct} is not among the options"));
+                    return Err(format!(
+                        "the correct option {correct} is not among the options"
+                    ));
                 }
                 Ok(())
             }
@@ -217,16 +246,25 @@ impl Item {
                 if correct.is_empty() {
                     return Err("no correct option".into());
                 }
-                if let Some(c) = correct.iter().find(|c| !options.iter().any(|o| &o.id == *c)) {
+                if let Some(c) = correct
+                    .iter()
+                    .find(|c| !options.iter().any(|o| &o.id == *c))
+                {
                     return Err(format!("the correct option {c} is not among the options"));
                 }
                 Ok(())
             }
             ItemKind::FillIn { blanks } => {
                 if blanks.is_empty() || blanks.len() > BLANKS_PER_ITEM_MAX {
-                    return Err(format!("{} blanks; 1 to {BLANKS_PER_ITEM_MAX} are allowed", blanks.len()));
+                    return Err(format!(
+                        "{} blanks; 1 to {BLANKS_PER_ITEM_MAX} are allowed",
+                        blanks.len()
+                    ));
                 }
-                if blanks.iter().any(|b| b.accepted.iter().all(|a| a.trim().is_empty())) {
+                if blanks
+                    .iter()
+                    .any(|b| b.accepted.iter().all(|a| a.trim().is_empty()))
+                {
                     return Err("a blank has no accepted answer".into());
                 }
                 Ok(())

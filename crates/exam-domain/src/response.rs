@@ -52,9 +52,15 @@ impl Response {
             }
             (Response::Blanks(texts), ItemBody::FillIn { blanks }) => {
                 if texts.len() != usize::from(*blanks) {
-                    return Err(ResponseError::BlankCount { expected: *blanks, got: texts.len() });
+                    return Err(ResponseError::BlankCount {
+                        expected: *blanks,
+                        got: texts.len(),
+                    });
                 }
-                if texts.iter().any(|t| t.chars().count() > BLANK_ANSWER_CHARS_MAX) {
+                if texts
+                    .iter()
+                    .any(|t| t.chars().count() > BLANK_ANSWER_CHARS_MAX)
+                {
                     return Err(ResponseError::TooLong(BLANK_ANSWER_CHARS_MAX));
                 }
                 Ok(())

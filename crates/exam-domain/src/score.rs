@@ -20,28 +20,24 @@ pub fn score_item(item: &Item, response: Option<&Response>) -> ItemScore {
         None | Some(Response::Cleared) => return ItemScore::Centipoints(0),
         Some(r) => r,
     };
-    let points = match (&item.kind, response) {
-        (ItemKind::TrueFalse { correct }, Response::TrueFalse(given)) => {
-            if correct == given { full } else { 0 }
-        }
+    let right = match (&item.kind, response) {
+        (ItemKind::TrueFalse { correct }, Response::TrueFalse(given)) => correct == given,
         (ItemKind::SingleChoice { correct, .. }, Response::Choices(given)) => {
-            if given.len() == 1 && given.contains(correct) { full } else { 0 }
+            given.len() == 1 && given.contains(correct)
         }
-        (ItemKind::MultipleChoice { correct, .. }, Response::Choices(given)) => {
-            if given == correct { full } else { 0 }
-        }
+        (ItemKind::MultipleChoice { correct, .. }, Response::Choices(given)) => given == correct,
         (ItemKind::FillIn { blanks }, Response::Blanks(given)) => {
             let right = blanks
                 .iter()
                 .zip(given)
                 .filter(|(blank, text)| blank.accepted.iter().any(|a| same_answer(a, text)))
                 .count() as u32;
-            full * right / blanks.len().max(1) as u32
+            return ItemScore::Centipoints(full * right / blanks.len().max(1) as u32);
         }
         (ItemKind::ShortAnswer { .. }, _) => return ItemScore::NeedsMarker,
-        _ => 0,
+        _ => false,
     };
-    ItemScore::Centipoints(points)
+    ItemScore::Centipoints(if right { full } else { 0 })
 }
 
 /// Fill-in comparison: trimmed, full-width forms folded to ASCII, ASCII case ignored, inner
@@ -74,35 +70,76 @@ mod tests {
     }
 
     fn item(kind: ItemKind, weight: u32) -> Item {
-        Item { id: ItemId::parse("i1").expect("valid"), weight, prompt: "q".into(), kind }
+        Item {
+            id: ItemId::parse("i1").expect("valid"),
+            weight,
+            prompt: "q".into(),
+            kind,
+        }
     }
 
     fn options() -> Vec<ChoiceOption> {
-        ["A", "B", "C", "D"].iter().map(|i| ChoiceOption { id: opt(i), text: (*i).into() }).collect()
+        ["A", "B", "C", "D"]
+            .iter()
+            .map(|i| ChoiceOption {
+                id: opt(i),
+                text: (*i).into(),
+            })
+            .collect()
     }
 
     #[test]
     fn multiple_choice_is_all_or_nothing() {
         let it = item(
-            ItemKind::MultipleChoice { options: options(), correct: [opt("A"), opt("C")].into() },
+            ItemKind::MultipleChoice {
+                options: options(),
+                correct: [opt("A"), opt("C")].into(),
+            },
             2,
         );
         let r = |ids: &[&str]| Response::Choices(ids.iter().map(|i| opt(i)).collect());
-        assert_eq!(score_item(&it, Some(&r(&["A", "C"]))), ItemScore::Centipoints(200));
+        assert_eq!(
+            score_item(&it, Some(&r(&["A", "C"]))),
+            ItemScore::Centipoints(200)
+        );
         assert_eq!(score_item(&it, Some(&r(&["A"]))), ItemScore::Centipoints(0));
-        assert_eq!(score_item(&it, Some(&r(&["A", "C", "D"]))), ItemScore::Centipoints(0));
+        assert_eq!(
+            score_item(&it, Some(&r(&["A", "C", "D"]))),
+            ItemScore::Centipoints(0)
+        );
         assert_eq!(score_item(&it, None), ItemScore::Centipoints(0));
     }
 
     #[test]
     fn single_choice_and_true_false() {
-        let sc = item(ItemKind::SingleChoice { options: options(), correct: opt("B") }, 1);
-        assert_eq!(score_item(&sc, Some(&Response::Choices([opt("B")].into()))), ItemScore::Centipoints(100));
-        assert_eq!(score_item(&sc, Some(&Response::Choices([opt("A")].into()))), ItemScore::Centipoints(0));
+        let sc = item(
+            ItemKind::SingleChoice {
+                options: options(),
+                correct: opt("B"),
+            },
+            1,
+        );
+        assert_eq!(
+            score_item(&sc, Some(&Response::Choices([opt("B")].into()))),
+            ItemScore::Centipoints(100)
+        );
+        assert_eq!(
+            score_item(&sc, Some(&Response::Choices([opt("A")].into()))),
+            ItemScore::Centipoints(0)
+        );
         let tf = item(ItemKind::TrueFalse { correct: false }, 1);
-        assert_eq!(score_item(&tf, Some(&Response::TrueFalse(false))), ItemScore::Centipoints(100));
-        assert_eq!(score_item(&tf, Some(&Response::TrueFalse(true))), ItemScore::Centipoints(0));
-        assert_eq!(score_item(&tf, Some(&Response::Cleared)), ItemScore::Centipoints(0));
+        assert_eq!(
+            score_item(&tf, Some(&Response::TrueFalse(false))),
+            ItemScore::Centipoints(100)
+        );
+        assert_eq!(
+            score_item(&tf, Some(&Response::TrueFalse(true))),
+            ItemScore::Centipoints(0)
+        );
+        assert_eq!(
+            score_item(&tf, Some(&Response::Cleared)),
+            ItemScore::Centipoints(0)
+        );
     }
 
     #[test]
@@ -110,21 +147,39 @@ mod tests {
         let it = item(
             ItemKind::FillIn {
                 blanks: vec![
-                    Blank { accepted: vec!["30".into(), "30mA".into()] },
-                    Blank { accepted: vec!["0.1".into()] },
+                    Blank {
+                        accepted: vec!["30".into(), "30mA".into()],
+                    },
+                    Blank {
+                        accepted: vec!["0.1".into()],
+                    },
                 ],
             },
             2,
         );
         let r = |a: &str, b: &str| Response::Blanks(vec![a.into(), b.into()]);
-        assert_eq!(score_item(&it, Some(&r("３０ MA", "0.1"))), ItemScore::Centipoints(200));
-        assert_eq!(score_item(&it, Some(&r("30", "1"))), ItemScore::Centipoints(100));
+        assert_eq!(
+            score_item(&it, Some(&r("３０ MA", "0.1"))),
+            ItemScore::Centipoints(200)
+        );
+        assert_eq!(
+            score_item(&it, Some(&r("30", "1"))),
+            ItemScore::Centipoints(100)
+        );
         assert_eq!(score_item(&it, Some(&r("", ""))), ItemScore::Centipoints(0));
     }
 
     #[test]
     fn short_answer_goes_to_a_person() {
-        let it = item(ItemKind::ShortAnswer { reference: "r".into() }, 5);
-        assert_eq!(score_item(&it, Some(&Response::Essay("x".into()))), ItemScore::NeedsMarker);
+        let it = item(
+            ItemKind::ShortAnswer {
+                reference: "r".into(),
+            },
+            5,
+        );
+        assert_eq!(
+            score_item(&it, Some(&Response::Essay("x".into()))),
+            ItemScore::NeedsMarker
+        );
     }
 }

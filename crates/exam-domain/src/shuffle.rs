@@ -17,8 +17,8 @@ pub fn candidate_paper(paper: &Paper, seed: u64) -> CandidatePaper {
                 .iter()
                 .map(|item| {
                     let mut body = item.body();
-                    if let ItemBody::SingleChoice { options } | ItemBody::MultipleChoice { options } =
-                        &mut body
+                    if let ItemBody::SingleChoice { options }
+                    | ItemBody::MultipleChoice { options } = &mut body
                     {
                         root.fork(&format!("options/{}", item.id)).shuffle(options);
                     }
@@ -30,8 +30,12 @@ pub fn candidate_paper(paper: &Paper, seed: u64) -> CandidatePaper {
                     }
                 })
                 .collect();
-            root.fork(&format!("section/{}", section.id)).shuffle(&mut items);
-            CandidateSection { title: section.title.clone(), items }
+            root.fork(&format!("section/{}", section.id))
+                .shuffle(&mut items);
+            CandidateSection {
+                title: section.title.clone(),
+                items,
+            }
         })
         .collect();
     CandidatePaper {

@@ -36,11 +36,18 @@ fn transport(keep_alive: Option<Duration>) -> Arc<TransportConfig> {
 }
 
 /// The site server's endpoint, serving `alpn` with the site identity.
-pub fn server_endpoint(addr: SocketAddr, identity: &SiteIdentity, alpn: &[u8]) -> Result<Endpoint, NetError> {
+pub fn server_endpoint(
+    addr: SocketAddr,
+    identity: &SiteIdentity,
+    alpn: &[u8],
+) -> Result<Endpoint, NetError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
-        .with_single_cert(vec![identity.server_cert.clone(), identity.ca_cert.clone()], identity.server_key())?;
+        .with_single_cert(
+            vec![identity.server_cert.clone(), identity.ca_cert.clone()],
+            identity.server_key(),
+        )?;
     tls.alpn_protocols = vec![alpn.to_vec()];
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| NetError::Config(e.to_string()))?;
     let mut config = ServerConfig::with_crypto(Arc::new(crypto));

@@ -37,7 +37,10 @@ pub struct FramedSend {
 
 impl FramedSend {
     pub fn new(inner: SendStream, max_body_bytes: u32) -> Self {
-        Self { inner, max_body_bytes }
+        Self {
+            inner,
+            max_body_bytes,
+        }
     }
 
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), NetError> {
@@ -61,7 +64,10 @@ pub struct FramedRecv {
 
 impl FramedRecv {
     pub fn new(inner: RecvStream, max_body_bytes: u32) -> Self {
-        Self { inner, max_body_bytes }
+        Self {
+            inner,
+            max_body_bytes,
+        }
     }
 
     /// The next message, or `None` when the peer finished the stream between frames.

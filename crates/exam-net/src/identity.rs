@@ -18,7 +18,10 @@ const SERVER_KEY: &str = "server.key.pem";
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     #[error("could not read or write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "{path} is damaged or not a certificate/key this site made ({why}); restore it from backup — deleting it would give the site a new identity that no client trusts"
     )]
@@ -40,7 +43,9 @@ pub struct SiteIdentity {
 
 impl std::fmt::Debug for SiteIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SiteIdentity").field("ca_fingerprint", &self.fingerprint()).finish_non_exhaustive()
+        f.debug_struct("SiteIdentity")
+            .field("ca_fingerprint", &self.fingerprint())
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,13 +54,23 @@ impl SiteIdentity {
     pub fn load_or_create(dir: &Path, site_name: &str) -> Result<Self, IdentityError> {
         let paths = [CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY].map(|f| dir.join(f));
         if paths.iter().all(|p| !p.exists()) {
-            fs::create_dir_all(dir).map_err(|source| IdentityError::Io { path: dir.to_path_buf(), source })?;
+            fs::create_dir_all(dir).map_err(|source| IdentityError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
             let pems = Pems::generate(site_name)?;
-            for (name, text) in [(CA_CERT, &pems.ca_cert), (CA_KEY, &pems.ca_key), (SERVER_CERT, &pems.server_cert), (SERVER_KEY, &pems.server_key)] {
+            for (name, text) in [
+                (CA_CERT, &pems.ca_cert),
+                (CA_KEY, &pems.ca_key),
+                (SERVER_CERT, &pems.server_cert),
+                (SERVER_KEY, &pems.server_key),
+            ] {
                 write_private(&dir.join(name), text)?;
             }
         } else if let Some(missing) = paths.iter().find(|p| !p.exists()) {
-            return Err(IdentityError::Partial { missing: missing.clone() });
+            return Err(IdentityError::Partial {
+                missing: missing.clone(),
+            });
         }
         Self::load(dir)
     }
@@ -64,7 +79,10 @@ impl SiteIdentity {
     pub fn load(dir: &Path) -> Result<Self, IdentityError> {
         let read = |name: &str| -> Result<(PathBuf, Vec<u8>), IdentityError> {
             let path = dir.join(name);
-            let bytes = fs::read(&path).map_err(|source| IdentityError::Io { path: path.clone(), source })?;
+            let bytes = fs::read(&path).map_err(|source| IdentityError::Io {
+                path: path.clone(),
+                source,
+            })?;
             Ok((path, bytes))
         };
         let (p1, ca_cert) = read(CA_CERT)?;
@@ -75,8 +93,10 @@ impl SiteIdentity {
         KeyPair::from_pem(&ca_key).map_err(|e| corrupt(&p4, e))?;
         Ok(Self {
             ca_cert: CertificateDer::from_pem_slice(&ca_cert).map_err(|e| corrupt(&p1, e))?,
-            server_cert: CertificateDer::from_pem_slice(&server_cert).map_err(|e| corrupt(&p2, e))?,
-            server_key: PrivatePkcs8KeyDer::from_pem_slice(&server_key).map_err(|e| corrupt(&p3, e))?,
+            server_cert: CertificateDer::from_pem_slice(&server_cert)
+                .map_err(|e| corrupt(&p2, e))?,
+            server_key: PrivatePkcs8KeyDer::from_pem_slice(&server_key)
+                .map_err(|e| corrupt(&p3, e))?,
         })
     }
 
@@ -85,9 +105,12 @@ impl SiteIdentity {
         let pems = Pems::generate(site_name)?;
         let here = Path::new("(generated)");
         Ok(Self {
-            ca_cert: CertificateDer::from_pem_slice(pems.ca_cert.as_bytes()).map_err(|e| corrupt(here, e))?,
-            server_cert: CertificateDer::from_pem_slice(pems.server_cert.as_bytes()).map_err(|e| corrupt(here, e))?,
-            server_key: PrivatePkcs8KeyDer::from_pem_slice(pems.server_key.as_bytes()).map_err(|e| corrupt(here, e))?,
+            ca_cert: CertificateDer::from_pem_slice(pems.ca_cert.as_bytes())
+                .map_err(|e| corrupt(here, e))?,
+            server_cert: CertificateDer::from_pem_slice(pems.server_cert.as_bytes())
+                .map_err(|e| corrupt(here, e))?,
+            server_key: PrivatePkcs8KeyDer::from_pem_slice(pems.server_key.as_bytes())
+                .map_err(|e| corrupt(here, e))?,
         })
     }
 
@@ -102,13 +125,19 @@ impl SiteIdentity {
 }
 
 fn corrupt(path: &Path, why: impl std::fmt::Display) -> IdentityError {
-    IdentityError::Corrupt { path: path.to_path_buf(), why: why.to_string() }
+    IdentityError::Corrupt {
+        path: path.to_path_buf(),
+        why: why.to_string(),
+    }
 }
 
 /// Writes a file readable by its owner only, atomically (temp file, fsync, rename).
 fn write_private(path: &Path, text: &str) -> Result<(), IdentityError> {
     use std::io::Write;
-    let io = |source| IdentityError::Io { path: path.to_path_buf(), source };
+    let io = |source| IdentityError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -131,13 +160,20 @@ impl Pems {
     fn generate(site_name: &str) -> Result<Self, IdentityError> {
         let ca_key = KeyPair::generate()?;
         let mut ca = CertificateParams::new(Vec::<String>::new())?;
-        ca.distinguished_name.push(DnType::CommonName, format!("{site_name} site CA"));
+        ca.distinguished_name
+            .push(DnType::CommonName, format!("{site_name} site CA"));
         ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca_cert = ca.self_signed(&ca_key)?;
         let server_key = KeyPair::generate()?;
         let mut server = CertificateParams::new(vec![SITE_SERVER_NAME.to_owned()])?;
-        server.distinguished_name.push(DnType::CommonName, format!("{site_name} site server"));
+        server
+            .distinguished_name
+            .push(DnType::CommonName, format!("{site_name} site server"));
         let server_cert = server.signed_by(&server_key, &Issuer::new(ca, &ca_key))?;
         Ok(Self {
             ca_cert: ca_cert.pem(),

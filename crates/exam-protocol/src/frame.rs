@@ -17,7 +17,9 @@ pub const CLIENT_FRAME_BYTES_MAX: u32 = 64 * 1024;
 pub enum FrameError {
     #[error("frame of {len} bytes is over the limit of {max} bytes")]
     TooLarge { len: u32, max: u32 },
-    #[error("peer speaks protocol version {0}, this program speaks {PROTOCOL_VERSION}: update the older side")]
+    #[error(
+        "peer speaks protocol version {0}, this program speaks {PROTOCOL_VERSION}: update the older side"
+    )]
     Version(u16),
     #[error(transparent)]
     Codec(#[from] CodecError),
@@ -38,7 +40,10 @@ impl FrameHeader {
             return Err(FrameError::Version(version));
         }
         if len > max_body_bytes {
-            return Err(FrameError::TooLarge { len, max: max_body_bytes });
+            return Err(FrameError::TooLarge {
+                len,
+                max: max_body_bytes,
+            });
         }
         Ok(Self { body_bytes: len })
     }
@@ -49,7 +54,10 @@ pub fn encode_frame<T: Serialize>(msg: &T, max_body_bytes: u32) -> Result<Vec<u8
     let body = codec::encode(msg)?;
     let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
     if len > max_body_bytes {
-        return Err(FrameError::TooLarge { len, max: max_body_bytes });
+        return Err(FrameError::TooLarge {
+            len,
+            max: max_body_bytes,
+        });
     }
     let mut out = Vec::with_capacity(HEADER_BYTES + body.len());
     out.extend_from_slice(&len.to_be_bytes());
@@ -89,7 +97,12 @@ mod tests {
             "the wire format changed: bump PROTOCOL_VERSION and update this test on purpose"
         );
         let (h, body) = split(&frame);
-        assert_eq!(FrameHeader::parse(h, CLIENT_FRAME_BYTES_MAX).expect("ok").body_bytes, 15);
+        assert_eq!(
+            FrameHeader::parse(h, CLIENT_FRAME_BYTES_MAX)
+                .expect("ok")
+                .body_bytes,
+            15
+        );
         assert_eq!(decode_body::<ClientMsg>(body).expect("decodes"), msg);
         let ack = encode_frame(&SiteMsg::Ack { seq: 7 }, FRAME_BYTES_MAX).expect("encodes");
         assert_eq!(hex(&ack), "000000020001 05 07".replace(' ', ""));
@@ -104,14 +117,24 @@ mod tests {
         let mut h = [0u8; HEADER_BYTES];
         h[..4].copy_from_slice(&(CLIENT_FRAME_BYTES_MAX + 1).to_be_bytes());
         h[4..].copy_from_slice(&PROTOCOL_VERSION.to_be_bytes());
-        assert!(matches!(FrameHeader::parse(h, CLIENT_FRAME_BYTES_MAX), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            FrameHeader::parse(h, CLIENT_FRAME_BYTES_MAX),
+            Err(FrameError::TooLarge { .. })
+        ));
         h[4..].copy_from_slice(&9u16.to_be_bytes());
-        assert!(matches!(FrameHeader::parse(h, CLIENT_FRAME_BYTES_MAX), Err(FrameError::Version(9))));
+        assert!(matches!(
+            FrameHeader::parse(h, CLIENT_FRAME_BYTES_MAX),
+            Err(FrameError::Version(9))
+        ));
     }
 
     #[test]
     fn garbage_bodies_are_errors_not_panics() {
-        for body in [&[][..], &[0xff; 3][..], &[2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f][..]] {
+        for body in [
+            &[][..],
+            &[0xff; 3][..],
+            &[2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f][..],
+        ] {
             assert!(decode_body::<ClientMsg>(body).is_err());
         }
         // A body that claims an item id of 2^40 bytes must fail without trying to allocate it.

@@ -12,36 +12,80 @@ use exam_domain::{CandidatePaper, ItemId, Response};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientMsg {
     /// First message on a connection. `machine` names the desk machine for the proctor's map.
-    Hello { machine: String },
-    Login { admission_no: String, id_number: String },
+    Hello {
+        machine: String,
+    },
+    Login {
+        admission_no: String,
+        id_number: String,
+    },
     /// One answer change. `seq` is per attempt and strictly increasing; the site applies each
     /// `(attempt, seq)` once and acknowledges it once it is durable.
-    SaveAnswer { seq: u64, item: ItemId, response: Response },
+    SaveAnswer {
+        seq: u64,
+        item: ItemId,
+        response: Response,
+    },
     /// Hand in the paper. The site refuses it until every change up to `last_seq` has arrived.
-    Submit { last_seq: u64 },
-    Ping { nonce: u64 },
+    Submit {
+        last_seq: u64,
+    },
+    Ping {
+        nonce: u64,
+    },
 }
 
 /// Site → candidate machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SiteMsg {
-    Welcome { site_name: String },
-    LoginRejected { reason: LoginRejection, retry_after_ms: u64 },
-    LoggedIn { candidate: CandidateCard, session_title: String },
+    Welcome {
+        site_name: String,
+    },
+    LoginRejected {
+        reason: LoginRejection,
+        retry_after_ms: u64,
+    },
+    LoggedIn {
+        candidate: CandidateCard,
+        session_title: String,
+    },
     /// The session has not started. `starts_in_ms` is `None` when a proctor starts it by hand.
-    Waiting { starts_in_ms: Option<u64> },
+    Waiting {
+        starts_in_ms: Option<u64>,
+    },
     /// The candidate's own paper with every answer already stored for them.
-    Paper { paper: CandidatePaper, answers: Vec<SavedAnswer>, committed_seq: u64 },
+    Paper {
+        paper: CandidatePaper,
+        answers: Vec<SavedAnswer>,
+        committed_seq: u64,
+    },
     /// The change with this sequence number (and every earlier one) is durable.
-    Ack { seq: u64 },
-    SaveRejected { seq: u64, reason: String },
+    Ack {
+        seq: u64,
+    },
+    SaveRejected {
+        seq: u64,
+        reason: String,
+    },
     /// Remaining time as the site counts it. `running` is false while the clock is stopped.
-    Clock { remaining_ms: u64, running: bool, paused_reason: Option<String> },
-    Submitted { reason: SubmitReason },
-    SubmitRefused { reason: String },
-    Pong { nonce: u64 },
+    Clock {
+        remaining_ms: u64,
+        running: bool,
+        paused_reason: Option<String>,
+    },
+    Submitted {
+        reason: SubmitReason,
+    },
+    SubmitRefused {
+        reason: String,
+    },
+    Pong {
+        nonce: u64,
+    },
     /// The site is closing this connection; `reason` is shown to the candidate.
-    Goodbye { reason: String },
+    Goodbye {
+        reason: String,
+    },
 }
 
 /// Why a login was refused. The client shows a message for each.

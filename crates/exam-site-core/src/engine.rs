@@ -4,9 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use exam_domain::shuffle::candidate_paper;
 use exam_domain::{AdmissionNo, AttemptId, IdNumber, ItemBody, ItemId, Response};
-use exam_protocol::{
-    CandidateCard, ClientMsg, LoginRejection, SavedAnswer, SiteMsg, SubmitReason,
-};
+use exam_protocol::{CandidateCard, ClientMsg, LoginRejection, SavedAnswer, SiteMsg, SubmitReason};
 
 use crate::types::*;
 
@@ -86,8 +84,13 @@ impl Engine {
     /// running when the site stopped continue from their last checkpoint, as if their candidates
     /// had just disconnected.
     pub fn new(config: SessionConfig, restored: Restored, now: MonoMs) -> Self {
-        let bodies = config.paper.items().map(|i| (i.id.clone(), i.body())).collect();
-        let mut states: BTreeMap<AttemptId, RestoredAttempt> = restored.attempts.into_iter().collect();
+        let bodies = config
+            .paper
+            .items()
+            .map(|i| (i.id.clone(), i.body()))
+            .collect();
+        let mut states: BTreeMap<AttemptId, RestoredAttempt> =
+            restored.attempts.into_iter().collect();
         let mut attempts = BTreeMap::new();
         let mut candidates = BTreeMap::new();
         let mut outputs = VecDeque::new();
@@ -105,7 +108,11 @@ impl Engine {
                 }
             }
             let running = r.started && !r.stopped && r.submitted.is_none();
-            let remaining_ms = if r.started { r.remaining_ms } else { u64::from(config.paper.time_limit_secs) * 1000 };
+            let remaining_ms = if r.started {
+                r.remaining_ms
+            } else {
+                u64::from(config.paper.time_limit_secs) * 1000
+            };
             if running {
                 outputs.push_back(Output::Persist(StoreOp::TimeLog {
                     attempt: c.attempt,
@@ -113,7 +120,8 @@ impl Engine {
                     remaining_ms,
                     given_back_ms: 0,
                     by: SYSTEM.into(),
-                    reason: "site server restarted; clock continues from its last checkpoint".into(),
+                    reason: "site server restarted; clock continues from its last checkpoint"
+                        .into(),
                 }));
             }
             attempts.insert(
@@ -137,7 +145,11 @@ impl Engine {
             );
             candidates.insert(c.admission_no.clone(), c);
         }
-        let session = if config.start == StartRule::Started { SessionState::Running } else { SessionState::NotStarted };
+        let session = if config.start == StartRule::Started {
+            SessionState::Running
+        } else {
+            SessionState::NotStarted
+        };
         let next_clock_push = now.plus(config.clock_push_ms);
         Self {
             config,
@@ -208,7 +220,12 @@ impl Engine {
         {
             self.start_session(now, SYSTEM.into());
         }
-        let ids: Vec<AttemptId> = self.attempts.iter().filter(|(_, a)| a.running).map(|(id, _)| *id).collect();
+        let ids: Vec<AttemptId> = self
+            .attempts
+            .iter()
+            .filter(|(_, a)| a.running)
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
             self.attempt_timers(id, now);
         }
@@ -229,7 +246,9 @@ impl Engine {
     fn attempt_timers(&mut self, id: AttemptId, now: MonoMs) {
         let grace_ms = self.config.grace_ms;
         let checkpoint_ms = self.config.checkpoint_ms;
-        let Some(a) = self.attempts.get_mut(&id) else { return };
+        let Some(a) = self.attempts.get_mut(&id) else {
+            return;
+        };
         if !a.running {
             return;
         }
@@ -245,21 +264,32 @@ impl Engine {
             a.running = false;
             a.remaining_ms = remaining_then;
             a.last_checkpoint = now;
-            self.outputs.push_back(Output::Persist(StoreOp::Clock { attempt: id, remaining_ms: remaining_then, running: false }));
+            self.outputs.push_back(Output::Persist(StoreOp::Clock {
+                attempt: id,
+                remaining_ms: remaining_then,
+                running: false,
+            }));
             self.outputs.push_back(Output::Persist(StoreOp::TimeLog {
                 attempt: id,
                 event: TimeEvent::GraceExpired,
                 remaining_ms: remaining_then,
                 given_back_ms: given_back,
                 by: SYSTEM.into(),
-                reason: format!("connection lost for more than {} s; clock stopped until the candidate is back", grace_ms / 1000),
+                reason: format!(
+                    "connection lost for more than {} s; clock stopped until the candidate is back",
+                    grace_ms / 1000
+                ),
             }));
             return;
         }
         if now >= a.last_checkpoint.plus(checkpoint_ms) {
             a.last_checkpoint = now;
             let remaining_ms = a.remaining_at(now);
-            self.outputs.push_back(Output::Persist(StoreOp::Clock { attempt: id, remaining_ms, running: true }));
+            self.outputs.push_back(Output::Persist(StoreOp::Clock {
+                attempt: id,
+                remaining_ms,
+                running: true,
+            }));
         }
     }
 
@@ -268,11 +298,19 @@ impl Engine {
         match input {
             Input::Connected { conn } => {
                 if self.conns.len() >= CONNECTIONS_MAX {
-                    self.outputs.push_back(Output::Close { conn, reason: "too many connections".into() });
+                    self.outputs.push_back(Output::Close {
+                        conn,
+                        reason: "too many connections".into(),
+                    });
                     return;
                 }
                 self.conns.insert(conn, Conn::default());
-                self.send(conn, SiteMsg::Welcome { site_name: self.config.site_name.clone() });
+                self.send(
+                    conn,
+                    SiteMsg::Welcome {
+                        site_name: self.config.site_name.clone(),
+                    },
+                );
             }
             Input::Disconnected { conn } => self.disconnected(conn, now),
             Input::Message { conn, msg } => self.message(conn, msg, now),
@@ -298,13 +336,27 @@ impl Engine {
         match msg {
             ClientMsg::Hello { .. } => {}
             ClientMsg::Ping { nonce } => self.send(conn, SiteMsg::Pong { nonce }),
-            ClientMsg::Login { admission_no, id_number } => self.login(conn, &admission_no, &id_number, now),
-            ClientMsg::SaveAnswer { seq, item, response } => self.save(conn, seq, item, response),
+            ClientMsg::Login {
+                admission_no,
+                id_number,
+            } => self.login(conn, &admission_no, &id_number, now),
+            ClientMsg::SaveAnswer {
+                seq,
+                item,
+                response,
+            } => self.save(conn, seq, item, response),
             ClientMsg::Submit { last_seq } => {
                 let Some(id) = self.conns.get(&conn).and_then(|c| c.attempt) else {
-                    return self.send(conn, SiteMsg::SubmitRefused { reason: "请先登录 / log in first".into() });
+                    return self.send(
+                        conn,
+                        SiteMsg::SubmitRefused {
+                            reason: "请先登录 / log in first".into(),
+                        },
+                    );
                 };
-                let Some(a) = self.attempts.get(&id) else { return };
+                let Some(a) = self.attempts.get(&id) else {
+                    return;
+                };
                 if a.submitted.is_some() {
                     if a.submit_durable {
                         let reason = a.submitted.unwrap_or(SubmitReason::Candidate);
@@ -313,7 +365,12 @@ impl Engine {
                     return;
                 }
                 if !a.started {
-                    return self.send(conn, SiteMsg::SubmitRefused { reason: "考试尚未开始 / the exam has not started".into() });
+                    return self.send(
+                        conn,
+                        SiteMsg::SubmitRefused {
+                            reason: "考试尚未开始 / the exam has not started".into(),
+                        },
+                    );
                 }
                 if last_seq > a.applied_seq {
                     return self.send(conn, SiteMsg::SubmitRefused {
@@ -330,16 +387,34 @@ impl Engine {
             return;
         }
         let attempt_of = |adm: &str, candidates: &BTreeMap<AdmissionNo, CandidateRecord>| {
-            AdmissionNo::parse(adm).ok().and_then(|a| candidates.get(&a)).map(|c| c.attempt)
+            AdmissionNo::parse(adm)
+                .ok()
+                .and_then(|a| candidates.get(&a))
+                .map(|c| c.attempt)
         };
         let target = attempt_of(admission_no, &self.candidates);
-        let keys: Vec<ThrottleKey> =
-            [Some(ThrottleKey::Conn(conn)), target.map(ThrottleKey::Candidate)].into_iter().flatten().collect();
-        let blocked_until = keys.iter().filter_map(|k| self.throttles.get(k)).map(|t| t.blocked_until).max();
+        let keys: Vec<ThrottleKey> = [
+            Some(ThrottleKey::Conn(conn)),
+            target.map(ThrottleKey::Candidate),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let blocked_until = keys
+            .iter()
+            .filter_map(|k| self.throttles.get(k))
+            .map(|t| t.blocked_until)
+            .max();
         if let Some(until) = blocked_until
             && until > now
         {
-            return self.send(conn, SiteMsg::LoginRejected { reason: LoginRejection::TooManyTries, retry_after_ms: until.since(now) });
+            return self.send(
+                conn,
+                SiteMsg::LoginRejected {
+                    reason: LoginRejection::TooManyTries,
+                    retry_after_ms: until.since(now),
+                },
+            );
         }
         let matched = AdmissionNo::parse(admission_no).ok().and_then(|adm| {
             let c = self.candidates.get(&adm)?;
@@ -352,19 +427,38 @@ impl Engine {
                 let t = self.throttles.entry(k).or_default();
                 t.failures += 1;
                 if t.failures >= LOGIN_FREE_TRIES {
-                    let backoff = (1000u64 << (t.failures - LOGIN_FREE_TRIES).min(6)).min(LOGIN_BACKOFF_MS_MAX);
+                    let backoff = (1000u64 << (t.failures - LOGIN_FREE_TRIES).min(6))
+                        .min(LOGIN_BACKOFF_MS_MAX);
                     t.blocked_until = now.plus(backoff);
                     wait = wait.max(backoff);
                 }
             }
-            let reason = if AdmissionNo::parse(admission_no).is_err() { LoginRejection::Malformed } else { LoginRejection::WrongCredentials };
-            return self.send(conn, SiteMsg::LoginRejected { reason, retry_after_ms: wait });
+            let reason = if AdmissionNo::parse(admission_no).is_err() {
+                LoginRejection::Malformed
+            } else {
+                LoginRejection::WrongCredentials
+            };
+            return self.send(
+                conn,
+                SiteMsg::LoginRejected {
+                    reason,
+                    retry_after_ms: wait,
+                },
+            );
         };
-        let Some(a) = self.attempts.get(&id) else { return };
+        let Some(a) = self.attempts.get(&id) else {
+            return;
+        };
         if let Some(other) = a.conn
             && other != conn
         {
-            return self.send(conn, SiteMsg::LoginRejected { reason: LoginRejection::ConnectedElsewhere, retry_after_ms: 0 });
+            return self.send(
+                conn,
+                SiteMsg::LoginRejected {
+                    reason: LoginRejection::ConnectedElsewhere,
+                    retry_after_ms: 0,
+                },
+            );
         }
         self.throttles.remove(&ThrottleKey::Conn(conn));
         self.throttles.remove(&ThrottleKey::Candidate(id));
@@ -381,7 +475,13 @@ impl Engine {
                 photo: c.photo.clone(),
             }
         };
-        self.send(conn, SiteMsg::LoggedIn { candidate: card, session_title: self.config.title.clone() });
+        self.send(
+            conn,
+            SiteMsg::LoggedIn {
+                candidate: card,
+                session_title: self.config.title.clone(),
+            },
+        );
         if let Some(a) = self.attempts.get_mut(&id) {
             a.conn = Some(conn);
         }
@@ -390,7 +490,9 @@ impl Engine {
 
     /// The candidate of `id` is connected: bring them to where their attempt is.
     fn candidate_back(&mut self, id: AttemptId, now: MonoMs) {
-        let Some(a) = self.attempts.get_mut(&id) else { return };
+        let Some(a) = self.attempts.get_mut(&id) else {
+            return;
+        };
         let Some(conn) = a.conn else { return };
         if let Some(reason) = a.submitted {
             if a.submit_durable {
@@ -416,7 +518,11 @@ impl Engine {
             a.mark = now;
             a.last_checkpoint = now;
             let remaining_ms = a.remaining_ms;
-            self.outputs.push_back(Output::Persist(StoreOp::Clock { attempt: id, remaining_ms, running: !paused }));
+            self.outputs.push_back(Output::Persist(StoreOp::Clock {
+                attempt: id,
+                remaining_ms,
+                running: !paused,
+            }));
             self.outputs.push_back(Output::Persist(StoreOp::TimeLog {
                 attempt: id,
                 event: TimeEvent::Started,
@@ -432,7 +538,11 @@ impl Engine {
                 a.mark = now;
                 a.last_checkpoint = now;
                 let remaining_ms = a.remaining_ms;
-                self.outputs.push_back(Output::Persist(StoreOp::Clock { attempt: id, remaining_ms, running: true }));
+                self.outputs.push_back(Output::Persist(StoreOp::Clock {
+                    attempt: id,
+                    remaining_ms,
+                    running: true,
+                }));
                 self.outputs.push_back(Output::Persist(StoreOp::TimeLog {
                     attempt: id,
                     event: TimeEvent::Resumed,
@@ -447,15 +557,28 @@ impl Engine {
         let answers = a
             .answers
             .iter()
-            .map(|(item, (seq, response))| SavedAnswer { item: item.clone(), seq: *seq, response: response.clone() })
+            .map(|(item, (seq, response))| SavedAnswer {
+                item: item.clone(),
+                seq: *seq,
+                response: response.clone(),
+            })
             .collect();
         let committed_seq = a.committed_seq;
-        self.send(conn, SiteMsg::Paper { paper, answers, committed_seq });
+        self.send(
+            conn,
+            SiteMsg::Paper {
+                paper,
+                answers,
+                committed_seq,
+            },
+        );
         self.push_clock(id, now, None);
     }
 
     fn push_clock(&mut self, id: AttemptId, now: MonoMs, reason: Option<String>) {
-        let Some(a) = self.attempts.get(&id) else { return };
+        let Some(a) = self.attempts.get(&id) else {
+            return;
+        };
         let Some(conn) = a.conn else { return };
         let paused_reason = match (&self.session, a.running, reason) {
             (_, true, _) => None,
@@ -463,15 +586,27 @@ impl Engine {
             (SessionState::Paused { reason }, false, None) => Some(reason.clone()),
             (_, false, None) => None,
         };
-        let msg = SiteMsg::Clock { remaining_ms: a.remaining_at(now), running: a.running, paused_reason };
+        let msg = SiteMsg::Clock {
+            remaining_ms: a.remaining_at(now),
+            running: a.running,
+            paused_reason,
+        };
         self.send(conn, msg);
     }
 
     fn save(&mut self, conn: ConnId, seq: u64, item: ItemId, response: Response) {
         let Some(id) = self.conns.get(&conn).and_then(|c| c.attempt) else {
-            return self.send(conn, SiteMsg::SaveRejected { seq, reason: "请先登录 / log in first".into() });
+            return self.send(
+                conn,
+                SiteMsg::SaveRejected {
+                    seq,
+                    reason: "请先登录 / log in first".into(),
+                },
+            );
         };
-        let Some(a) = self.attempts.get_mut(&id) else { return };
+        let Some(a) = self.attempts.get_mut(&id) else {
+            return;
+        };
         if seq <= a.applied_seq {
             // Already applied: acknowledge again if durable, otherwise the commit will.
             if seq <= a.committed_seq {
@@ -486,7 +621,9 @@ impl Engine {
             Some("考试尚未开始 / the exam has not started".to_owned())
         } else {
             match self.bodies.get(&item) {
-                None => Some(format!("试卷中没有第 {item} 题 / no item {item} in this paper")),
+                None => Some(format!(
+                    "试卷中没有第 {item} 题 / no item {item} in this paper"
+                )),
                 Some(body) => response.check(body).err().map(|e| e.to_string()),
             }
         };
@@ -495,31 +632,47 @@ impl Engine {
             return self.send(conn, SiteMsg::SaveRejected { seq, reason });
         }
         a.answers.insert(item.clone(), (seq, response.clone()));
-        self.outputs.push_back(Output::Persist(StoreOp::Answer { attempt: id, seq, item, response }));
+        self.outputs.push_back(Output::Persist(StoreOp::Answer {
+            attempt: id,
+            seq,
+            item,
+            response,
+        }));
     }
 
     fn committed(&mut self, op: StoreOp) {
         match op {
             StoreOp::Answer { attempt, seq, .. } => {
-                let Some(a) = self.attempts.get_mut(&attempt) else { return };
+                let Some(a) = self.attempts.get_mut(&attempt) else {
+                    return;
+                };
                 a.committed_seq = a.committed_seq.max(seq);
                 if let Some(conn) = a.conn {
                     self.send(conn, SiteMsg::Ack { seq });
                 }
             }
-            StoreOp::Submit { attempt, reason, .. } => {
-                let Some(a) = self.attempts.get_mut(&attempt) else { return };
+            StoreOp::Submit {
+                attempt, reason, ..
+            } => {
+                let Some(a) = self.attempts.get_mut(&attempt) else {
+                    return;
+                };
                 a.submit_durable = true;
                 if let Some(conn) = a.conn {
                     self.send(conn, SiteMsg::Submitted { reason });
                 }
             }
-            StoreOp::Clock { .. } | StoreOp::TimeLog { .. } | StoreOp::SessionStarted { .. } | StoreOp::SessionPaused { .. } => {}
+            StoreOp::Clock { .. }
+            | StoreOp::TimeLog { .. }
+            | StoreOp::SessionStarted { .. }
+            | StoreOp::SessionPaused { .. } => {}
         }
     }
 
     fn submit(&mut self, id: AttemptId, now: MonoMs, reason: SubmitReason) {
-        let Some(a) = self.attempts.get_mut(&id) else { return };
+        let Some(a) = self.attempts.get_mut(&id) else {
+            return;
+        };
         if a.submitted.is_some() {
             return;
         }
@@ -528,14 +681,22 @@ impl Engine {
         a.running = false;
         a.disconnected = None;
         a.submitted = Some(reason);
-        self.outputs.push_back(Output::Persist(StoreOp::Submit { attempt: id, reason, remaining_ms }));
+        self.outputs.push_back(Output::Persist(StoreOp::Submit {
+            attempt: id,
+            reason,
+            remaining_ms,
+        }));
     }
 
     fn disconnected(&mut self, conn: ConnId, now: MonoMs) {
-        let Some(c) = self.conns.remove(&conn) else { return };
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
         self.throttles.remove(&ThrottleKey::Conn(conn));
         let Some(id) = c.attempt else { return };
-        let Some(a) = self.attempts.get_mut(&id) else { return };
+        let Some(a) = self.attempts.get_mut(&id) else {
+            return;
+        };
         if a.conn != Some(conn) {
             return;
         }
@@ -544,13 +705,18 @@ impl Engine {
             let remaining = a.remaining_at(now);
             a.disconnected = Some((now, remaining));
             a.last_checkpoint = now;
-            self.outputs.push_back(Output::Persist(StoreOp::Clock { attempt: id, remaining_ms: remaining, running: true }));
+            self.outputs.push_back(Output::Persist(StoreOp::Clock {
+                attempt: id,
+                remaining_ms: remaining,
+                running: true,
+            }));
         }
     }
 
     fn start_session(&mut self, now: MonoMs, by: String) {
         self.session = SessionState::Running;
-        self.outputs.push_back(Output::Persist(StoreOp::SessionStarted { by }));
+        self.outputs
+            .push_back(Output::Persist(StoreOp::SessionStarted { by }));
         let waiting: Vec<AttemptId> = self
             .attempts
             .iter()
@@ -566,11 +732,25 @@ impl Engine {
         if self.session != SessionState::Running {
             return;
         }
-        self.session = SessionState::Paused { reason: reason.clone() };
-        self.outputs.push_back(Output::Persist(StoreOp::SessionPaused { by: by.clone(), reason: reason.clone(), paused: true }));
-        let ids: Vec<AttemptId> = self.attempts.iter().filter(|(_, a)| a.running).map(|(id, _)| *id).collect();
+        self.session = SessionState::Paused {
+            reason: reason.clone(),
+        };
+        self.outputs
+            .push_back(Output::Persist(StoreOp::SessionPaused {
+                by: by.clone(),
+                reason: reason.clone(),
+                paused: true,
+            }));
+        let ids: Vec<AttemptId> = self
+            .attempts
+            .iter()
+            .filter(|(_, a)| a.running)
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
-            let Some(a) = self.attempts.get_mut(&id) else { continue };
+            let Some(a) = self.attempts.get_mut(&id) else {
+                continue;
+            };
             let mut remaining = a.remaining_at(now);
             let mut given_back = 0;
             if let Some((_, remaining_then)) = a.disconnected.take() {
@@ -581,7 +761,11 @@ impl Engine {
             a.running = false;
             a.remaining_ms = remaining;
             a.last_checkpoint = now;
-            self.outputs.push_back(Output::Persist(StoreOp::Clock { attempt: id, remaining_ms: remaining, running: false }));
+            self.outputs.push_back(Output::Persist(StoreOp::Clock {
+                attempt: id,
+                remaining_ms: remaining,
+                running: false,
+            }));
             self.outputs.push_back(Output::Persist(StoreOp::TimeLog {
                 attempt: id,
                 event: TimeEvent::SessionPaused,
@@ -599,7 +783,12 @@ impl Engine {
             return;
         }
         self.session = SessionState::Running;
-        self.outputs.push_back(Output::Persist(StoreOp::SessionPaused { by: by.clone(), reason: String::new(), paused: false }));
+        self.outputs
+            .push_back(Output::Persist(StoreOp::SessionPaused {
+                by: by.clone(),
+                reason: String::new(),
+                paused: false,
+            }));
         let ids: Vec<AttemptId> = self
             .attempts
             .iter()
@@ -607,12 +796,18 @@ impl Engine {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            let Some(a) = self.attempts.get_mut(&id) else { continue };
+            let Some(a) = self.attempts.get_mut(&id) else {
+                continue;
+            };
             a.running = true;
             a.mark = now;
             a.last_checkpoint = now;
             let remaining_ms = a.remaining_ms;
-            self.outputs.push_back(Output::Persist(StoreOp::Clock { attempt: id, remaining_ms, running: true }));
+            self.outputs.push_back(Output::Persist(StoreOp::Clock {
+                attempt: id,
+                remaining_ms,
+                running: true,
+            }));
             self.outputs.push_back(Output::Persist(StoreOp::TimeLog {
                 attempt: id,
                 event: TimeEvent::SessionResumed,

@@ -84,14 +84,28 @@ pub struct Restored {
 /// Requests from outside the engine.
 #[derive(Debug, Clone)]
 pub enum Input {
-    Connected { conn: ConnId },
-    Message { conn: ConnId, msg: ClientMsg },
-    Disconnected { conn: ConnId },
+    Connected {
+        conn: ConnId,
+    },
+    Message {
+        conn: ConnId,
+        msg: ClientMsg,
+    },
+    Disconnected {
+        conn: ConnId,
+    },
     /// A [`StoreOp`] the engine asked for is now durable.
     Committed(StoreOp),
-    StartSession { by: String },
-    PauseSession { by: String, reason: String },
-    ResumeSession { by: String },
+    StartSession {
+        by: String,
+    },
+    PauseSession {
+        by: String,
+        reason: String,
+    },
+    ResumeSession {
+        by: String,
+    },
 }
 
 /// Who changed a clock, and why; every adjustment is logged.
@@ -124,22 +138,54 @@ impl TimeEvent {
 /// its transaction committed, in the order it was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOp {
-    Answer { attempt: AttemptId, seq: u64, item: ItemId, response: Response },
+    Answer {
+        attempt: AttemptId,
+        seq: u64,
+        item: ItemId,
+        response: Response,
+    },
     /// The attempt's clock: remaining time and whether it runs.
-    Clock { attempt: AttemptId, remaining_ms: u64, running: bool },
+    Clock {
+        attempt: AttemptId,
+        remaining_ms: u64,
+        running: bool,
+    },
     /// An entry of the time log: `given_back_ms` is time credited to the candidate.
-    TimeLog { attempt: AttemptId, event: TimeEvent, remaining_ms: u64, given_back_ms: u64, by: String, reason: String },
-    Submit { attempt: AttemptId, reason: SubmitReason, remaining_ms: u64 },
-    SessionStarted { by: String },
-    SessionPaused { by: String, reason: String, paused: bool },
+    TimeLog {
+        attempt: AttemptId,
+        event: TimeEvent,
+        remaining_ms: u64,
+        given_back_ms: u64,
+        by: String,
+        reason: String,
+    },
+    Submit {
+        attempt: AttemptId,
+        reason: SubmitReason,
+        remaining_ms: u64,
+    },
+    SessionStarted {
+        by: String,
+    },
+    SessionPaused {
+        by: String,
+        reason: String,
+        paused: bool,
+    },
 }
 
 /// What the engine wants done.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    Send { conn: ConnId, msg: SiteMsg },
+    Send {
+        conn: ConnId,
+        msg: SiteMsg,
+    },
     /// Close the connection after sending what is queued; `reason` goes to the log.
-    Close { conn: ConnId, reason: String },
+    Close {
+        conn: ConnId,
+        reason: String,
+    },
     Persist(StoreOp),
 }
 

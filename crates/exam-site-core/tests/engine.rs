@@ -52,12 +52,23 @@ fn records(roster: &[DemoCandidate]) -> Vec<CandidateRecord> {
 impl Sim {
     fn new(start: StartRule) -> Self {
         let roster = demo::roster(3);
-        let restored = Restored { candidates: records(&roster), attempts: vec![] };
+        let restored = Restored {
+            candidates: records(&roster),
+            attempts: vec![],
+        };
         Self::with(Engine::new(config(start), restored, MonoMs(0)), roster)
     }
 
     fn with(engine: Engine, roster: Vec<DemoCandidate>) -> Self {
-        let mut s = Sim { engine, now: MonoMs(0), pending: vec![], committed: vec![], sent: vec![], closed: vec![], roster };
+        let mut s = Sim {
+            engine,
+            now: MonoMs(0),
+            pending: vec![],
+            committed: vec![],
+            sent: vec![],
+            closed: vec![],
+            roster,
+        };
         s.drain();
         s
     }
@@ -105,7 +116,9 @@ impl Sim {
     }
 
     fn take_sent(&mut self, conn: ConnId) -> Vec<SiteMsg> {
-        let (mine, rest) = std::mem::take(&mut self.sent).into_iter().partition(|(c, _)| *c == conn);
+        let (mine, rest) = std::mem::take(&mut self.sent)
+            .into_iter()
+            .partition(|(c, _)| *c == conn);
         self.sent = rest;
         mine.into_iter().map(|(_, m)| m).collect()
     }
@@ -116,7 +129,10 @@ impl Sim {
         self.input(Input::Connected { conn });
         self.input(Input::Message {
             conn,
-            msg: ClientMsg::Login { admission_no: c.admission_no.to_string(), id_number: c.id_number.as_str().to_owned() },
+            msg: ClientMsg::Login {
+                admission_no: c.admission_no.to_string(),
+                id_number: c.id_number.as_str().to_owned(),
+            },
         });
         self.commit();
         self.take_sent(conn)
@@ -125,7 +141,11 @@ impl Sim {
     fn save(&mut self, conn: u64, seq: u64, item: &str, response: Response) {
         self.input(Input::Message {
             conn: ConnId(conn),
-            msg: ClientMsg::SaveAnswer { seq, item: ItemId::parse(item).expect("id"), response },
+            msg: ClientMsg::SaveAnswer {
+                seq,
+                item: ItemId::parse(item).expect("id"),
+                response,
+            },
         });
     }
 }
@@ -142,25 +162,65 @@ fn wrong_credentials_are_refused_and_repeated_tries_slowed() {
     let adm = sim.roster[0].admission_no.to_string();
     let mut waits = vec![];
     for _ in 0..5 {
-        sim.input(Input::Message { conn, msg: ClientMsg::Login { admission_no: adm.clone(), id_number: "110101202311012176".into() } });
+        sim.input(Input::Message {
+            conn,
+            msg: ClientMsg::Login {
+                admission_no: adm.clone(),
+                id_number: "110101202311012176".into(),
+            },
+        });
         for m in sim.take_sent(conn) {
-            if let SiteMsg::LoginRejected { reason, retry_after_ms } = m {
+            if let SiteMsg::LoginRejected {
+                reason,
+                retry_after_ms,
+            } = m
+            {
                 waits.push((reason, retry_after_ms));
             }
         }
     }
     assert_eq!(waits[0], (LoginRejection::WrongCredentials, 0));
     assert_eq!(waits[1], (LoginRejection::WrongCredentials, 0));
-    assert_eq!(waits[2], (LoginRejection::WrongCredentials, 1000), "third failure starts the backoff");
-    assert_eq!(waits[3].0, LoginRejection::TooManyTries, "tries during the backoff are refused unseen");
+    assert_eq!(
+        waits[2],
+        (LoginRejection::WrongCredentials, 1000),
+        "third failure starts the backoff"
+    );
+    assert_eq!(
+        waits[3].0,
+        LoginRejection::TooManyTries,
+        "tries during the backoff are refused unseen"
+    );
     // Even the right credentials wait out the backoff, from any machine.
     let right = sim.roster[0].id_number.as_str().to_owned();
     sim.input(Input::Connected { conn: ConnId(2) });
-    sim.input(Input::Message { conn: ConnId(2), msg: ClientMsg::Login { admission_no: adm.clone(), id_number: right.clone() } });
-    assert!(matches!(sim.take_sent(ConnId(2)).last(), Some(SiteMsg::LoginRejected { reason: LoginRejection::TooManyTries, .. })));
+    sim.input(Input::Message {
+        conn: ConnId(2),
+        msg: ClientMsg::Login {
+            admission_no: adm.clone(),
+            id_number: right.clone(),
+        },
+    });
+    assert!(matches!(
+        sim.take_sent(ConnId(2)).last(),
+        Some(SiteMsg::LoginRejected {
+            reason: LoginRejection::TooManyTries,
+            ..
+        })
+    ));
     sim.advance(1_000);
-    sim.input(Input::Message { conn: ConnId(2), msg: ClientMsg::Login { admission_no: adm, id_number: right } });
-    assert!(sim.take_sent(ConnId(2)).iter().any(|m| matches!(m, SiteMsg::LoggedIn { .. })));
+    sim.input(Input::Message {
+        conn: ConnId(2),
+        msg: ClientMsg::Login {
+            admission_no: adm,
+            id_number: right,
+        },
+    });
+    assert!(
+        sim.take_sent(ConnId(2))
+            .iter()
+            .any(|m| matches!(m, SiteMsg::LoggedIn { .. }))
+    );
 }
 
 #[test]
@@ -168,14 +228,33 @@ fn waiting_room_until_the_scheduled_start_then_the_paper() {
     let mut sim = Sim::new(StartRule::At(MonoMs(5_000)));
     let msgs = sim.login(1, 0);
     assert!(matches!(msgs[1], SiteMsg::LoggedIn { .. }));
-    assert_eq!(msgs.last(), Some(&SiteMsg::Waiting { starts_in_ms: Some(5_000) }));
+    assert_eq!(
+        msgs.last(),
+        Some(&SiteMsg::Waiting {
+            starts_in_ms: Some(5_000)
+        })
+    );
     sim.advance(5_000);
     let msgs = sim.take_sent(ConnId(1));
-    let Some(SiteMsg::Paper { paper, answers, committed_seq }) = msgs.first() else { panic!("paper expected, got {msgs:?}") };
+    let Some(SiteMsg::Paper {
+        paper,
+        answers,
+        committed_seq,
+    }) = msgs.first()
+    else {
+        panic!("paper expected, got {msgs:?}")
+    };
     assert_eq!(paper.item_count(), 5);
     assert!(answers.is_empty());
     assert_eq!(*committed_seq, 0);
-    assert!(matches!(msgs.get(1), Some(SiteMsg::Clock { remaining_ms: LIMIT_MS, running: true, .. })));
+    assert!(matches!(
+        msgs.get(1),
+        Some(SiteMsg::Clock {
+            remaining_ms: LIMIT_MS,
+            running: true,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -184,7 +263,9 @@ fn candidates_get_their_own_order() {
     let order = |msgs: Vec<SiteMsg>| -> Vec<String> {
         msgs.into_iter()
             .find_map(|m| match m {
-                SiteMsg::Paper { paper, .. } => Some(paper.items().map(|i| i.id.to_string()).collect()),
+                SiteMsg::Paper { paper, .. } => {
+                    Some(paper.items().map(|i| i.id.to_string()).collect())
+                }
                 _ => None,
             })
             .expect("paper")
@@ -192,7 +273,10 @@ fn candidates_get_their_own_order() {
     let a = order(sim.login(1, 0));
     let b = order(sim.login(2, 1));
     let c = order(sim.login(3, 2));
-    assert!(a != b || b != c, "three candidates with the same order: {a:?}");
+    assert!(
+        a != b || b != c,
+        "three candidates with the same order: {a:?}"
+    );
 }
 
 #[test]
@@ -200,7 +284,10 @@ fn answers_are_acknowledged_only_after_commit_and_applied_once() {
     let mut sim = Sim::new(StartRule::Started);
     sim.login(1, 0);
     sim.save(1, 1, "sc1", Response::Choices([opt("B")].into()));
-    assert!(sim.take_sent(ConnId(1)).is_empty(), "no ack before the commit");
+    assert!(
+        sim.take_sent(ConnId(1)).is_empty(),
+        "no ack before the commit"
+    );
     assert_eq!(sim.pending.len(), 1);
     sim.commit();
     assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Ack { seq: 1 }]);
@@ -214,7 +301,11 @@ fn answers_are_acknowledged_only_after_commit_and_applied_once() {
     assert_eq!(sim.pending.len(), 1);
     sim.commit();
     assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Ack { seq: 2 }]);
-    let answers: Vec<_> = sim.committed.iter().filter(|o| matches!(o, StoreOp::Answer { .. })).collect();
+    let answers: Vec<_> = sim
+        .committed
+        .iter()
+        .filter(|o| matches!(o, StoreOp::Answer { .. }))
+        .collect();
     assert_eq!(answers.len(), 2);
 }
 
@@ -227,7 +318,11 @@ fn bad_answers_are_rejected_with_a_reason_and_store_nothing() {
     sim.save(1, 3, "fi1", Response::Essay("x".into()));
     let msgs = sim.take_sent(ConnId(1));
     assert_eq!(msgs.len(), 3);
-    assert!(msgs.iter().all(|m| matches!(m, SiteMsg::SaveRejected { .. })), "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .all(|m| matches!(m, SiteMsg::SaveRejected { .. })),
+        "{msgs:?}"
+    );
     assert!(sim.pending.is_empty());
 }
 
@@ -236,14 +331,27 @@ fn second_login_while_connected_elsewhere_is_refused() {
     let mut sim = Sim::new(StartRule::Started);
     sim.login(1, 0);
     let msgs = sim.login(2, 0);
-    assert!(matches!(msgs.last(), Some(SiteMsg::LoginRejected { reason: LoginRejection::ConnectedElsewhere, .. })));
+    assert!(matches!(
+        msgs.last(),
+        Some(SiteMsg::LoginRejected {
+            reason: LoginRejection::ConnectedElsewhere,
+            ..
+        })
+    ));
     // Once the first machine is gone, the candidate may continue on another.
     sim.input(Input::Disconnected { conn: ConnId(1) });
     sim.input(Input::Message {
         conn: ConnId(2),
-        msg: ClientMsg::Login { admission_no: sim.roster[0].admission_no.to_string(), id_number: sim.roster[0].id_number.as_str().into() },
+        msg: ClientMsg::Login {
+            admission_no: sim.roster[0].admission_no.to_string(),
+            id_number: sim.roster[0].id_number.as_str().into(),
+        },
     });
-    assert!(sim.take_sent(ConnId(2)).iter().any(|m| matches!(m, SiteMsg::Paper { .. })));
+    assert!(
+        sim.take_sent(ConnId(2))
+            .iter()
+            .any(|m| matches!(m, SiteMsg::Paper { .. }))
+    );
 }
 
 #[test]
@@ -255,12 +363,30 @@ fn time_up_submits_automatically_and_durably() {
     assert!(sim.engine.submitted(AttemptId(1)).is_none());
     sim.take_sent(ConnId(1));
     sim.advance(1);
-    assert_eq!(sim.engine.submitted(AttemptId(1)), Some(SubmitReason::TimeUp));
-    assert!(sim.committed.iter().any(|o| matches!(o, StoreOp::Submit { reason: SubmitReason::TimeUp, remaining_ms: 0, .. })));
-    assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Submitted { reason: SubmitReason::TimeUp }]);
+    assert_eq!(
+        sim.engine.submitted(AttemptId(1)),
+        Some(SubmitReason::TimeUp)
+    );
+    assert!(sim.committed.iter().any(|o| matches!(
+        o,
+        StoreOp::Submit {
+            reason: SubmitReason::TimeUp,
+            remaining_ms: 0,
+            ..
+        }
+    )));
+    assert_eq!(
+        sim.take_sent(ConnId(1)),
+        vec![SiteMsg::Submitted {
+            reason: SubmitReason::TimeUp
+        }]
+    );
     // No more answers after that.
     sim.save(1, 1, "tf1", Response::TrueFalse(true));
-    assert!(matches!(sim.take_sent(ConnId(1)).as_slice(), [SiteMsg::SaveRejected { .. }]));
+    assert!(matches!(
+        sim.take_sent(ConnId(1)).as_slice(),
+        [SiteMsg::SaveRejected { .. }]
+    ));
 }
 
 #[test]
@@ -272,7 +398,10 @@ fn a_short_blip_costs_time_but_a_dead_machine_gets_it_all_back() {
     sim.input(Input::Disconnected { conn: ConnId(1) });
     sim.advance(10_000);
     sim.login(2, 0);
-    assert_eq!(sim.engine.remaining_ms(AttemptId(1), sim.now), Some(LIMIT_MS - 70_000));
+    assert_eq!(
+        sim.engine.remaining_ms(AttemptId(1), sim.now),
+        Some(LIMIT_MS - 70_000)
+    );
     // Dead machine for 5 minutes: after the grace the clock stops and the whole outage is given back.
     sim.input(Input::Disconnected { conn: ConnId(2) });
     sim.advance(GRACE_MS - 1);
@@ -280,17 +409,32 @@ fn a_short_blip_costs_time_but_a_dead_machine_gets_it_all_back() {
     sim.advance(1);
     assert!(!sim.engine.is_running(AttemptId(1)));
     sim.advance(300_000);
-    assert_eq!(sim.engine.remaining_ms(AttemptId(1), sim.now), Some(LIMIT_MS - 70_000));
+    assert_eq!(
+        sim.engine.remaining_ms(AttemptId(1), sim.now),
+        Some(LIMIT_MS - 70_000)
+    );
     let log = sim.committed.iter().find_map(|o| match o {
-        StoreOp::TimeLog { event: TimeEvent::GraceExpired, given_back_ms, by, .. } => Some((*given_back_ms, by.clone())),
+        StoreOp::TimeLog {
+            event: TimeEvent::GraceExpired,
+            given_back_ms,
+            by,
+            ..
+        } => Some((*given_back_ms, by.clone())),
         _ => None,
     });
-    assert_eq!(log, Some((GRACE_MS, "system".to_owned())), "the adjustment is logged with who");
+    assert_eq!(
+        log,
+        Some((GRACE_MS, "system".to_owned())),
+        "the adjustment is logged with who"
+    );
     // Back on a spare machine: the clock runs again from where it stopped.
     let msgs = sim.login(3, 0);
     assert!(msgs.iter().any(|m| matches!(m, SiteMsg::Clock { remaining_ms, running: true, .. } if *remaining_ms == LIMIT_MS - 70_000)));
     sim.advance(1_000);
-    assert_eq!(sim.engine.remaining_ms(AttemptId(1), sim.now), Some(LIMIT_MS - 71_000));
+    assert_eq!(
+        sim.engine.remaining_ms(AttemptId(1), sim.now),
+        Some(LIMIT_MS - 71_000)
+    );
 }
 
 #[test]
@@ -299,25 +443,47 @@ fn a_room_pause_stops_every_clock_and_logs_who_and_why() {
     sim.login(1, 0);
     sim.login(2, 1);
     sim.advance(20_000);
-    sim.input(Input::PauseSession { by: "proctor-wang".into(), reason: "停电".into() });
+    sim.input(Input::PauseSession {
+        by: "proctor-wang".into(),
+        reason: "停电".into(),
+    });
     let msg = sim.take_sent(ConnId(1));
     assert!(msg.iter().any(|m| matches!(m, SiteMsg::Clock { running: false, paused_reason: Some(r), .. } if r == "停电")));
     sim.advance(600_000);
-    assert_eq!(sim.engine.remaining_ms(AttemptId(1), sim.now), Some(LIMIT_MS - 20_000));
-    assert!(sim.engine.submitted(AttemptId(1)).is_none(), "no time-up while paused");
-    sim.input(Input::ResumeSession { by: "proctor-wang".into() });
+    assert_eq!(
+        sim.engine.remaining_ms(AttemptId(1), sim.now),
+        Some(LIMIT_MS - 20_000)
+    );
+    assert!(
+        sim.engine.submitted(AttemptId(1)).is_none(),
+        "no time-up while paused"
+    );
+    sim.input(Input::ResumeSession {
+        by: "proctor-wang".into(),
+    });
     sim.advance(5_000);
-    assert_eq!(sim.engine.remaining_ms(AttemptId(2), sim.now), Some(LIMIT_MS - 25_000));
+    assert_eq!(
+        sim.engine.remaining_ms(AttemptId(2), sim.now),
+        Some(LIMIT_MS - 25_000)
+    );
     sim.commit();
     let logged: Vec<_> = sim
         .committed
         .iter()
         .filter_map(|o| match o {
-            StoreOp::TimeLog { event: TimeEvent::SessionPaused, by, reason, .. } => Some((by.as_str(), reason.as_str())),
+            StoreOp::TimeLog {
+                event: TimeEvent::SessionPaused,
+                by,
+                reason,
+                ..
+            } => Some((by.as_str(), reason.as_str())),
             _ => None,
         })
         .collect();
-    assert_eq!(logged, vec![("proctor-wang", "停电"), ("proctor-wang", "停电")]);
+    assert_eq!(
+        logged,
+        vec![("proctor-wang", "停电"), ("proctor-wang", "停电")]
+    );
 }
 
 #[test]
@@ -325,16 +491,38 @@ fn candidate_submit_waits_for_every_answer() {
     let mut sim = Sim::new(StartRule::Started);
     sim.login(1, 0);
     sim.save(1, 1, "tf1", Response::TrueFalse(false));
-    sim.input(Input::Message { conn: ConnId(1), msg: ClientMsg::Submit { last_seq: 2 } });
-    assert!(matches!(sim.take_sent(ConnId(1)).as_slice(), [SiteMsg::SubmitRefused { .. }]));
-    sim.input(Input::Message { conn: ConnId(1), msg: ClientMsg::Submit { last_seq: 1 } });
+    sim.input(Input::Message {
+        conn: ConnId(1),
+        msg: ClientMsg::Submit { last_seq: 2 },
+    });
+    assert!(matches!(
+        sim.take_sent(ConnId(1)).as_slice(),
+        [SiteMsg::SubmitRefused { .. }]
+    ));
+    sim.input(Input::Message {
+        conn: ConnId(1),
+        msg: ClientMsg::Submit { last_seq: 1 },
+    });
     sim.commit();
     let msgs = sim.take_sent(ConnId(1));
-    assert_eq!(msgs, vec![SiteMsg::Ack { seq: 1 }, SiteMsg::Submitted { reason: SubmitReason::Candidate }]);
+    assert_eq!(
+        msgs,
+        vec![
+            SiteMsg::Ack { seq: 1 },
+            SiteMsg::Submitted {
+                reason: SubmitReason::Candidate
+            }
+        ]
+    );
     // Logging in again after submitting shows the done screen, not the paper.
     sim.input(Input::Disconnected { conn: ConnId(1) });
     let msgs = sim.login(2, 0);
-    assert_eq!(msgs.last(), Some(&SiteMsg::Submitted { reason: SubmitReason::Candidate }));
+    assert_eq!(
+        msgs.last(),
+        Some(&SiteMsg::Submitted {
+            reason: SubmitReason::Candidate
+        })
+    );
 }
 
 #[test]
@@ -350,23 +538,62 @@ fn restart_resumes_answers_and_clock_from_the_store() {
                 stopped: false,
                 submitted: None,
                 answers: vec![
-                    (ItemId::parse("tf1").expect("id"), 3, Response::TrueFalse(false)),
-                    (ItemId::parse("tf1").expect("id"), 1, Response::TrueFalse(true)),
-                    (ItemId::parse("sc1").expect("id"), 2, Response::Choices([opt("A")].into())),
+                    (
+                        ItemId::parse("tf1").expect("id"),
+                        3,
+                        Response::TrueFalse(false),
+                    ),
+                    (
+                        ItemId::parse("tf1").expect("id"),
+                        1,
+                        Response::TrueFalse(true),
+                    ),
+                    (
+                        ItemId::parse("sc1").expect("id"),
+                        2,
+                        Response::Choices([opt("A")].into()),
+                    ),
                 ],
             },
         )],
     };
-    let mut sim = Sim::with(Engine::new(config(StartRule::Started), restored, MonoMs(0)), roster);
-    assert!(sim.pending.iter().any(|o| matches!(o, StoreOp::TimeLog { event: TimeEvent::Restored, .. })));
+    let mut sim = Sim::with(
+        Engine::new(config(StartRule::Started), restored, MonoMs(0)),
+        roster,
+    );
+    assert!(sim.pending.iter().any(|o| matches!(
+        o,
+        StoreOp::TimeLog {
+            event: TimeEvent::Restored,
+            ..
+        }
+    )));
     let msgs = sim.login(1, 0);
-    let Some(SiteMsg::Paper { answers, committed_seq, .. }) = msgs.iter().find(|m| matches!(m, SiteMsg::Paper { .. })) else {
+    let Some(SiteMsg::Paper {
+        answers,
+        committed_seq,
+        ..
+    }) = msgs.iter().find(|m| matches!(m, SiteMsg::Paper { .. }))
+    else {
         panic!("paper expected")
     };
     assert_eq!(*committed_seq, 3);
-    let tf = answers.iter().find(|a| a.item.as_str() == "tf1").expect("tf1");
-    assert_eq!((tf.seq, &tf.response), (3, &Response::TrueFalse(false)), "the latest change wins");
-    assert!(msgs.iter().any(|m| matches!(m, SiteMsg::Clock { remaining_ms: 400_000, .. })));
+    let tf = answers
+        .iter()
+        .find(|a| a.item.as_str() == "tf1")
+        .expect("tf1");
+    assert_eq!(
+        (tf.seq, &tf.response),
+        (3, &Response::TrueFalse(false)),
+        "the latest change wins"
+    );
+    assert!(msgs.iter().any(|m| matches!(
+        m,
+        SiteMsg::Clock {
+            remaining_ms: 400_000,
+            ..
+        }
+    )));
     // A resend of seq 3 from the client journal is a duplicate.
     sim.save(1, 3, "tf1", Response::TrueFalse(false));
     assert!(sim.pending.is_empty());
@@ -377,11 +604,24 @@ fn restored_attempt_whose_candidate_never_returns_stops_after_grace() {
     let roster = demo::roster(1);
     let restored = Restored {
         candidates: records(&roster),
-        attempts: vec![(AttemptId(1), RestoredAttempt { started: true, remaining_ms: 100_000, ..Default::default() })],
+        attempts: vec![(
+            AttemptId(1),
+            RestoredAttempt {
+                started: true,
+                remaining_ms: 100_000,
+                ..Default::default()
+            },
+        )],
     };
-    let mut sim = Sim::with(Engine::new(config(StartRule::Started), restored, MonoMs(0)), roster);
+    let mut sim = Sim::with(
+        Engine::new(config(StartRule::Started), restored, MonoMs(0)),
+        roster,
+    );
     sim.advance(GRACE_MS + 500_000);
-    assert_eq!(sim.engine.remaining_ms(AttemptId(1), sim.now), Some(100_000));
+    assert_eq!(
+        sim.engine.remaining_ms(AttemptId(1), sim.now),
+        Some(100_000)
+    );
     assert!(sim.engine.submitted(AttemptId(1)).is_none());
 }
 

@@ -18,7 +18,11 @@ pub struct TestSite {
 
 impl TestSite {
     /// A new demo site with `candidates` demo candidates, starting in `start_in_secs`.
-    pub async fn demo(candidates: u32, start_in_secs: u64, grace_secs: u32) -> anyhow::Result<Self> {
+    pub async fn demo(
+        candidates: u32,
+        start_in_secs: u64,
+        grace_secs: u32,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         site_server::demo::prepare(dir.path(), candidates, start_in_secs, grace_secs)?;
         let site = server::start(dir.path(), "127.0.0.1:0".parse()?).await?;
