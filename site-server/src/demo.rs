@@ -66,7 +66,7 @@ pub fn prepare(
                         id_number: c.id_number,
                         name: c.name,
                         seat: c.seat,
-                        photo: None,
+                        photo: demo_photo(attempt as u32),
                         attempt: AttemptId(attempt),
                         seed,
                     })
@@ -91,6 +91,34 @@ pub fn prepare(
     }
 }
 
+/// A stand-in ID photo for a demo candidate: 295×413 (the small one-inch size), red background,
+/// a plain silhouette with a shirt colour that varies by candidate. PNG, a few kilobytes.
+pub fn demo_photo(index: u32) -> Option<Vec<u8>> {
+    const W: u32 = 295;
+    const H: u32 = 413;
+    const SHIRTS: [[u8; 3]; 5] = [[40, 60, 110], [60, 60, 66], [235, 235, 240], [30, 90, 80], [90, 50, 40]];
+    let shirt = SHIRTS[(index as usize) % SHIRTS.len()];
+    let img = image::RgbImage::from_fn(W, H, |x, y| {
+        let (fx, fy) = (x as f32, y as f32);
+        let head = ((fx - 147.0) / 62.0).powi(2) + ((fy - 165.0) / 78.0).powi(2) <= 1.0;
+        let hair = ((fx - 147.0) / 66.0).powi(2) + ((fy - 140.0) / 62.0).powi(2) <= 1.0 && fy < 150.0;
+        let neck = (fx - 147.0).abs() < 26.0 && (225.0..290.0).contains(&fy);
+        let shoulders = fy >= 280.0 && ((fx - 147.0) / 150.0).powi(2) + ((fy - 430.0) / 150.0).powi(2) <= 1.0;
+        image::Rgb(if hair {
+            [35, 30, 30]
+        } else if head || neck {
+            [232, 196, 170]
+        } else if shoulders {
+            shirt
+        } else {
+            [200, 32, 40]
+        })
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).ok()?;
+    Some(out.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -102,5 +130,13 @@ mod tests {
             .map(|i| std::mem::discriminant(&i.kind))
             .collect();
         assert_eq!(kinds.len(), 5);
+    }
+
+    #[test]
+    fn demo_photos_are_small_pngs_of_the_standard_size() {
+        let png = super::demo_photo(3).expect("encodes");
+        assert!(png.len() < exam_protocol::PHOTO_BYTES_MAX);
+        let img = image::load_from_memory(&png).expect("decodes");
+        assert_eq!((img.width(), img.height()), (295, 413));
     }
 }

@@ -220,6 +220,17 @@ impl Key {
     ];
 }
 
+/// Messages that come from the site or the backend are written `中文 / English`, because the
+/// sender does not know the window's language: this picks the half for `lang` (or the whole
+/// text when it has no ` / `).
+pub fn bilingual(lang: Lang, text: &str) -> &str {
+    match (text.split_once(" / "), lang) {
+        (Some((zh, _)), Lang::Zh) => zh.trim(),
+        (Some((_, en)), Lang::En) => en.trim(),
+        (None, _) => text,
+    }
+}
+
 /// The text of `key` in `lang`.
 pub fn tr(lang: Lang, key: Key) -> &'static str {
     match lang {
@@ -498,5 +509,18 @@ mod tests {
         assert_eq!("EN".parse(), Ok(Lang::En));
         assert_eq!("en_US".parse(), Ok(Lang::En));
         assert!("fr".parse::<Lang>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod bilingual_tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_half_for_the_language() {
+        let t = "已交卷 / the paper has been handed in";
+        assert_eq!(bilingual(Lang::Zh, t), "已交卷");
+        assert_eq!(bilingual(Lang::En, t), "the paper has been handed in");
+        assert_eq!(bilingual(Lang::En, "只有中文"), "只有中文");
     }
 }
