@@ -24,7 +24,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    window: Option<WindowArgs>,
+    window: WindowArgs,
 }
 
 #[derive(Args)]
@@ -37,10 +37,15 @@ struct Site {
     ca_fingerprint: Fingerprint,
 }
 
+/// The window's options (`--server` and `--ca-fingerprint` are required without a subcommand).
 #[derive(Args)]
 struct WindowArgs {
-    #[command(flatten)]
-    site: Site,
+    /// The site server's address, e.g. 192.168.10.2:7443.
+    #[arg(long)]
+    server: Option<SocketAddr>,
+    /// The site CA fingerprint, as printed by `site-server fingerprint`.
+    #[arg(long = "ca-fingerprint")]
+    ca_fingerprint: Option<Fingerprint>,
     /// Interface language.
     #[arg(long, value_enum, default_value_t = LangArg::Zh)]
     lang: LangArg,
@@ -119,10 +124,12 @@ pub fn main() -> ExitCode {
             deadline: Duration::from_secs(deadline_secs),
             seed,
         }),
-        (None, Some(w)) => run_window(w),
-        (None, None) => Err(anyhow::anyhow!(
-            "give --server and --ca-fingerprint (see --help)"
-        )),
+        (None, w) => match (w.server, w.ca_fingerprint) {
+            (Some(server), Some(pin)) => run_window(w, server, pin),
+            _ => Err(anyhow::anyhow!(
+                "give --server ADDR and --ca-fingerprint FP (the site admin has both: `site-server fingerprint`)"
+            )),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -155,7 +162,7 @@ fn default_journal_dir() -> PathBuf {
         .join("exam-client/journal")
 }
 
-fn run_window(args: WindowArgs) -> anyhow::Result<()> {
+fn run_window(args: WindowArgs, server: SocketAddr, pin: Fingerprint) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -168,7 +175,7 @@ fn run_window(args: WindowArgs) -> anyhow::Result<()> {
     let journal_dir = args.journal_dir.unwrap_or_else(default_journal_dir);
     let endpoint = {
         let _guard = rt.enter();
-        backend::endpoint(args.site.server, args.site.ca_fingerprint)
+        backend::endpoint(server, pin)
             .context("could not open a network socket")?
     };
     let repaint = crate::repaint::RepaintHandle::default();
@@ -176,8 +183,8 @@ fn run_window(args: WindowArgs) -> anyhow::Result<()> {
         let _guard = rt.enter();
         backend::spawn(
             ClientConfig {
-                server: args.site.server,
-                pin: args.site.ca_fingerprint,
+                server,
+                pin,
                 machine,
                 journal_dir: Some(journal_dir),
             },

@@ -447,11 +447,27 @@ pub fn answered_progress(lang: Lang, answered: usize, total: usize) -> String {
 }
 
 /// "第 3、5、8 题" / "3, 5, 8": a list of question numbers.
+/// Runs of consecutive numbers are shown as ranges (`5–9`), and the count is given, so a long
+/// list stays readable: "第 1、3、5–70 题（共 68 题）".
 pub fn number_list(lang: Lang, numbers: &[usize]) -> String {
-    let joined: Vec<String> = numbers.iter().map(ToString::to_string).collect();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let mut j = i;
+        while j + 1 < numbers.len() && numbers[j + 1] == numbers[j] + 1 {
+            j += 1;
+        }
+        parts.push(match j - i {
+            0 => numbers[i].to_string(),
+            1 => format!("{}{}{}", numbers[i], if lang == Lang::Zh { "、" } else { ", " }, numbers[j]),
+            _ => format!("{}–{}", numbers[i], numbers[j]),
+        });
+        i = j + 1;
+    }
+    let n = numbers.len();
     match lang {
-        Lang::Zh => format!("第 {} 题", joined.join("、")),
-        Lang::En => joined.join(", "),
+        Lang::Zh => format!("第 {} 题（共 {n} 题）", parts.join("、")),
+        Lang::En => format!("{} ({n} in all)", parts.join(", ")),
     }
 }
 
@@ -515,6 +531,12 @@ mod tests {
 #[cfg(test)]
 mod bilingual_tests {
     use super::*;
+
+    #[test]
+    fn number_lists_compress_runs() {
+        assert_eq!(number_list(Lang::Zh, &[1, 3, 4, 5, 6, 9, 10]), "第 1、3–6、9、10 题（共 7 题）");
+        assert_eq!(number_list(Lang::En, &[2]), "2 (1 in all)");
+    }
 
     #[test]
     fn picks_the_half_for_the_language() {
