@@ -480,8 +480,8 @@ fn submit_lists_unanswered_and_flagged_then_sends_submit() {
 
     harness.get_by_label("交卷").click();
     settle(&mut harness);
-    harness.get_by_label("未作答的题目：第 2、3、4、5 题");
-    harness.get_by_label("已标记的题目：第 3 题");
+    harness.get_by_label("未作答的题目：第 2–5 题（共 4 题）");
+    harness.get_by_label("已标记的题目：第 3 题（共 1 题）");
     assert!(
         backend.sent().is_empty(),
         "opening the dialog submits nothing"

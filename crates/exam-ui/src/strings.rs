@@ -513,7 +513,7 @@ mod tests {
         assert_eq!(option_letter(3), "D");
         assert_eq!(option_letter(25), "Z");
         assert_eq!(option_letter(26), "AA");
-        assert_eq!(number_list(Lang::Zh, &[3, 5]), "第 3、5 题");
+        assert_eq!(number_list(Lang::Zh, &[3, 5]), "第 3、5 题（共 2 题）");
         assert_eq!(clock(Duration::from_secs(65)), "01:05");
         assert_eq!(clock(Duration::from_secs(3600 + 65)), "1:01:05");
         assert_eq!(saving(Lang::Zh, 2), "正在保存（2）…");
