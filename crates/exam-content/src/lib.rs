@@ -7,3 +7,7 @@
 //! errors (or per-item, per-row reports) that say what is wrong and what to do.
 
 pub mod archive;
+pub mod assembly;
+pub mod qti;
+pub mod photos;
+pub mod roster;

@@ -1,0 +1,304 @@
+//! From file bytes to a bounded grid of cells: format detection (extension, then content),
+//! spreadsheet reading with calamine (xlsx streamed cell by cell; xls and ods as ranges), CSV
+//! decoding (UTF-8 with or without BOM, UTF-16 with BOM, else GB18030), sheet choice.
+//!
+//! Nothing here knows what a roster column means; [`super::rules`] does.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+
+use calamine::{Data, DataRef, Reader};
+
+use super::{
+    COLUMNS_MAX, Date, Format, HEADER_SEARCH_ROWS, ROWS_MAX, RosterError, SHEET_NAME,
+    UNPACKED_BYTES_MAX,
+};
+use crate::archive::{self, Archive};
+
+/// One cell's value, reduced to what the roster rules need.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell {
+    Empty,
+    Text(String),
+    /// Any numeric cell (calamine `Int` and `Float`).
+    Number(f64),
+    /// A cell Excel shows as a date (date format, or an ISO date in ODS).
+    Date(Date),
+    Bool(bool),
+    /// `#N/A` and friends.
+    Error(String),
+}
+
+impl Cell {
+    pub(crate) fn is_blank(&self) -> bool {
+        match self {
+            Cell::Empty => true,
+            Cell::Text(s) => s.trim().is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The value as a clerk sees it in the cell (numbers without exponent where possible).
+    pub(crate) fn display(&self) -> String {
+        match self {
+            Cell::Empty => String::new(),
+            Cell::Text(s) => s.clone(),
+            Cell::Number(n) => number_text(*n),
+            Cell::Date(d) => d.to_string(),
+            Cell::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
+            Cell::Error(e) => e.clone(),
+        }
+    }
+}
+
+/// `12.0` → `12`, `4.403051979010859e17` → `440305197901085900`, `1.5` → `1.5`.
+pub(crate) fn number_text(n: f64) -> String {
+    if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e21 {
+        format!("{n:.0}")
+    } else {
+        format!("{n}")
+    }
+}
+
+fn from_data(d: Data) -> Cell {
+    match d {
+        Data::Empty => Cell::Empty,
+        Data::String(s) => Cell::Text(s),
+        Data::Int(i) => Cell::Number(i as f64),
+        Data::Float(f) => Cell::Number(f),
+        Data::Bool(b) => Cell::Bool(b),
+        Data::DateTime(dt) => {
+            if dt.is_datetime() {
+                let (y, m, d, ..) = dt.to_ymd_hms_milli();
+                match Date::new(u32::from(y), u32::from(m), u32::from(d)) {
+                    Some(date) => Cell::Date(date),
+                    None => Cell::Number(dt.as_f64()),
+                }
+            } else {
+                Cell::Number(dt.as_f64())
+            }
+        }
+        Data::DateTimeIso(s) => match s.get(..10).and_then(Date::parse_iso) {
+            Some(date) => Cell::Date(date),
+            None => Cell::Text(s),
+        },
+        Data::DurationIso(s) => Cell::Text(s),
+        Data::Error(e) => Cell::Error(format!("#{e:?}")),
+    }
+}
+
+/// A sheet's non-empty rows, keyed by 1-based sheet row number, each at most [`COLUMNS_MAX`]
+/// cells wide.
+#[derive(Debug, Default)]
+pub(crate) struct Grid {
+    pub(crate) sheet: String,
+    pub(crate) rows: BTreeMap<u32, Vec<Cell>>,
+}
+
+impl Grid {
+    fn new(sheet: String) -> Self {
+        Self {
+            sheet,
+            rows: BTreeMap::new(),
+        }
+    }
+
+    /// Places one cell (0-based position); enforces the row and column limits.
+    fn put(&mut self, row0: u32, col0: u32, cell: Cell) -> Result<(), RosterError> {
+        if cell.is_blank() || col0 as usize >= COLUMNS_MAX {
+            return Ok(());
+        }
+        let row = row0.saturating_add(1);
+        if !self.rows.contains_key(&row) && self.rows.len() >= ROWS_MAX + HEADER_SEARCH_ROWS {
+            return Err(RosterError::TooManyRows { max: ROWS_MAX });
+        }
+        let cells = self.rows.entry(row).or_default();
+        let col = col0 as usize;
+        if cells.len() <= col {
+            cells.resize(col + 1, Cell::Empty);
+        }
+        if let Some(slot) = cells.get_mut(col) {
+            *slot = cell;
+        }
+        Ok(())
+    }
+}
+
+/// What the bytes really are, whatever the name says; `None` when they could be text (CSV).
+pub(crate) fn sniff(bytes: &[u8]) -> Option<Format> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        // ODF puts an uncompressed `mimetype` entry first.
+        let head = bytes.get(..bytes.len().min(200)).unwrap_or_default();
+        let ods = b"application/vnd.oasis.opendocument.spreadsheet";
+        if head.windows(ods.len()).any(|w| w == ods) {
+            return Some(Format::Ods);
+        }
+        return Some(Format::Xlsx);
+    }
+    if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        return Some(Format::Xls);
+    }
+    None
+}
+
+/// Reads the roster sheet of a file in `format` into a grid.
+pub(crate) fn read_grid(bytes: &[u8], format: Format) -> Result<Grid, RosterError> {
+    match format {
+        Format::Xlsx => read_xlsx(bytes),
+        Format::Ods => {
+            check_zip(bytes)?;
+            let ods: calamine::Ods<_> = calamine::Ods::new(Cursor::new(bytes))
+                .map_err(|e| unreadable(format, e.to_string()))?;
+            read_range_workbook(ods, format)
+        }
+        Format::Xls => {
+            let xls: calamine::Xls<_> = calamine::Xls::new(Cursor::new(bytes))
+                .map_err(|e| unreadable(format, e.to_string()))?;
+            read_range_workbook(xls, format)
+        }
+        Format::Csv => read_csv(bytes),
+    }
+}
+
+fn unreadable(format: Format, why: String) -> RosterError {
+    RosterError::Unreadable { format, why }
+}
+
+/// xlsx and ods are zip files: unpack every entry once through [`Archive`] so that sizes and
+/// paths are bounded before calamine looks inside.
+fn check_zip(bytes: &[u8]) -> Result<(), RosterError> {
+    let mut zip = Archive::new(Cursor::new(bytes)).map_err(RosterError::Archive)?;
+    let names: Vec<String> = zip.names().map(str::to_owned).collect();
+    let mut total: u64 = 0;
+    for name in names {
+        let data = zip
+            .read(&name, archive::ENTRY_BYTES_MAX)
+            .map_err(RosterError::Archive)?;
+        total += data.map_or(0, |d| d.len() as u64);
+        if total > UNPACKED_BYTES_MAX {
+            return Err(RosterError::TooManyUnpacked {
+                max: UNPACKED_BYTES_MAX,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn pick_sheet(names: &[String]) -> Result<String, RosterError> {
+    names
+        .iter()
+        .find(|n| n.trim() == SHEET_NAME)
+        .or_else(|| names.first())
+        .cloned()
+        .ok_or(RosterError::NoSheet)
+}
+
+fn read_xlsx(bytes: &[u8]) -> Result<Grid, RosterError> {
+    check_zip(bytes)?;
+    let format = Format::Xlsx;
+    let mut book: calamine::Xlsx<_> =
+        calamine::Xlsx::new(Cursor::new(bytes)).map_err(|e| unreadable(format, e.to_string()))?;
+    let sheet = pick_sheet(&book.sheet_names())?;
+    let mut grid = Grid::new(sheet.clone());
+    let mut cells = book
+        .worksheet_cells_reader(&sheet)
+        .map_err(|e| unreadable(format, e.to_string()))?;
+    while let Some(cell) = cells
+        .next_cell()
+        .map_err(|e| unreadable(format, e.to_string()))?
+    {
+        let (row0, col0) = cell.get_position();
+        let value = match cell.get_value() {
+            DataRef::Empty => continue,
+            DataRef::SharedString(s) => Cell::Text((*s).to_owned()),
+            other => from_data(Data::from(other.clone())),
+        };
+        grid.put(row0, col0, value)?;
+    }
+    Ok(grid)
+}
+
+fn read_range_workbook<R: Reader<Cursor<B>>, B: AsRef<[u8]>>(
+    mut book: R,
+    format: Format,
+) -> Result<Grid, RosterError>
+where
+    R::Error: std::fmt::Display,
+{
+    let sheet = pick_sheet(&book.sheet_names())?;
+    let range = book
+        .worksheet_range(&sheet)
+        .map_err(|e| unreadable(format, e.to_string()))?;
+    let (row_start, col_start) = range.start().unwrap_or((0, 0));
+    let mut grid = Grid::new(sheet);
+    for (r, c, value) in range.used_cells() {
+        let (Ok(r), Ok(c)) = (u32::try_from(r), u32::try_from(c)) else {
+            continue;
+        };
+        grid.put(
+            row_start.saturating_add(r),
+            col_start.saturating_add(c),
+            from_data(value.clone()),
+        )?;
+    }
+    Ok(grid)
+}
+
+/// Decodes CSV bytes: UTF-8 (BOM or not), UTF-16 with a BOM, else GB18030 (what Chinese Excel
+/// writes as "CSV").
+pub(crate) fn decode_text(bytes: &[u8]) -> Result<String, RosterError> {
+    if let Some((enc, bom_len)) = encoding_rs::Encoding::for_bom(bytes) {
+        let body = bytes.get(bom_len..).unwrap_or_default();
+        let (text, had_errors) = enc.decode_without_bom_handling(body);
+        if had_errors {
+            return Err(RosterError::Encoding);
+        }
+        return Ok(text.into_owned());
+    }
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return Ok(s.to_owned());
+    }
+    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
+    if had_errors {
+        return Err(RosterError::Encoding);
+    }
+    Ok(text.into_owned())
+}
+
+fn read_csv(bytes: &[u8]) -> Result<Grid, RosterError> {
+    let text = decode_text(bytes)?;
+    if text.contains('\0') {
+        return Err(RosterError::Encoding);
+    }
+    // Excel's "CSV" is comma-separated; its "Unicode text" is tab-separated.
+    let first_line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let delimiter = [b',', b'\t', b';']
+        .into_iter()
+        .max_by_key(|d| first_line.bytes().filter(|b| b == d).count())
+        .unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
+    let mut grid = Grid::new(String::from("CSV"));
+    let mut record = csv::StringRecord::new();
+    let mut row0: u32 = 0;
+    loop {
+        let more = reader
+            .read_record(&mut record)
+            .map_err(|e| RosterError::Unreadable {
+                format: Format::Csv,
+                why: e.to_string(),
+            })?;
+        if !more {
+            break;
+        }
+        for (col0, field) in record.iter().enumerate().take(COLUMNS_MAX) {
+            let Ok(col0) = u32::try_from(col0) else { break };
+            grid.put(row0, col0, Cell::Text(field.to_owned()))?;
+        }
+        row0 = row0.saturating_add(1);
+    }
+    Ok(grid)
+}
