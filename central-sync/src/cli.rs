@@ -14,7 +14,11 @@ pub const DEFAULT_CUTOFF_HOURS: u32 = 48;
 pub const CUTOFF_HOURS_MAX: u32 = 720;
 
 #[derive(Parser)]
-#[command(name = "central-sync", version, about = "考试中心 / the authority's exam service")]
+#[command(
+    name = "central-sync",
+    version,
+    about = "考试中心 / the authority's exam service"
+)]
 struct Cli {
     /// Data directory of the embedded store.
     #[arg(long, global = true, default_value = "central-data")]
@@ -63,20 +67,54 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let conn = store::open(&cli.data)?;
     match cli.command {
-        Command::Plan(PlanCommand::Add { id, title, starts_at, roster_cutoff_hours }) => {
+        Command::Plan(PlanCommand::Add {
+            id,
+            title,
+            starts_at,
+            roster_cutoff_hours,
+        }) => {
             anyhow::ensure!(
-                !id.trim().is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                !id.trim().is_empty()
+                    && id.len() <= 64
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
                 "场次编号只能包含字母、数字、“-”和“_”（最多 64 个） / a session id may contain only letters, digits, '-' and '_' (at most 64)"
             );
-            anyhow::ensure!(roster_cutoff_hours <= CUTOFF_HOURS_MAX, "--roster-cutoff-hours must be at most {CUTOFF_HOURS_MAX}");
-            let s = Session { id, title, starts_at_unix_ms: time::parse_cst(&starts_at)?, roster_cutoff_hours };
-            anyhow::ensure!(store::add_session(&conn, &s)?, "场次 {} 已存在，未做任何修改 / session {} exists already; nothing changed", s.id, s.id);
-            println!("added session {} ({}), starts {} CST, roster frozen from {} CST", s.id, s.title, time::format_cst(s.starts_at_unix_ms), time::format_cst(s.roster_cutoff_unix_ms()));
+            anyhow::ensure!(
+                roster_cutoff_hours <= CUTOFF_HOURS_MAX,
+                "--roster-cutoff-hours must be at most {CUTOFF_HOURS_MAX}"
+            );
+            let s = Session {
+                id,
+                title,
+                starts_at_unix_ms: time::parse_cst(&starts_at)?,
+                roster_cutoff_hours,
+            };
+            anyhow::ensure!(
+                store::add_session(&conn, &s)?,
+                "场次 {} 已存在，未做任何修改 / session {} exists already; nothing changed",
+                s.id,
+                s.id
+            );
+            println!(
+                "added session {} ({}), starts {} CST, roster frozen from {} CST",
+                s.id,
+                s.title,
+                time::format_cst(s.starts_at_unix_ms),
+                time::format_cst(s.roster_cutoff_unix_ms())
+            );
             Ok(())
         }
         Command::Plan(PlanCommand::List) => {
             for s in store::sessions(&conn)? {
-                println!("{}\t{}\tstarts {}\troster cutoff {}", s.id, s.title, time::format_cst(s.starts_at_unix_ms), time::format_cst(s.roster_cutoff_unix_ms()));
+                println!(
+                    "{}\t{}\tstarts {}\troster cutoff {}",
+                    s.id,
+                    s.title,
+                    time::format_cst(s.starts_at_unix_ms),
+                    time::format_cst(s.roster_cutoff_unix_ms())
+                );
             }
             Ok(())
         }

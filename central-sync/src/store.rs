@@ -46,32 +46,62 @@ const MIGRATIONS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path} is not a central database (damaged or another kind of file: {why}); restore it from backup or choose another --data directory — it was left untouched")]
+    #[error(
+        "{path} is not a central database (damaged or another kind of file: {why}); restore it from backup or choose another --data directory — it was left untouched"
+    )]
     NotADatabase { path: PathBuf, why: String },
-    #[error("{path} belongs to another program (application id {found:#x}); choose another --data directory — it was left untouched")]
+    #[error(
+        "{path} belongs to another program (application id {found:#x}); choose another --data directory — it was left untouched"
+    )]
     Foreign { path: PathBuf, found: i32 },
-    #[error("{path} was written by a newer central-sync (schema {found}, this one knows {known}); install the newer version")]
-    TooNew { path: PathBuf, found: u32, known: u32 },
+    #[error(
+        "{path} was written by a newer central-sync (schema {found}, this one knows {known}); install the newer version"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        known: u32,
+    },
     #[error("could not create {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
 }
 
 /// Opens (creating when missing) the store in `dir`.
 pub fn open(dir: &Path) -> Result<Connection, StoreError> {
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let path = dir.join(DB_FILE);
     let exists = path.exists();
-    let not_db = |e: rusqlite::Error| StoreError::NotADatabase { path: path.clone(), why: e.to_string() };
+    let not_db = |e: rusqlite::Error| StoreError::NotADatabase {
+        path: path.clone(),
+        why: e.to_string(),
+    };
     let mut conn = Connection::open(&path).map_err(not_db)?;
-    let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(not_db)?;
-    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(not_db)?;
+    let app_id: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(not_db)?;
+    let version: u32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(not_db)?;
     if exists && app_id != APPLICATION_ID {
-        return Err(StoreError::Foreign { path, found: app_id });
+        return Err(StoreError::Foreign {
+            path,
+            found: app_id,
+        });
     }
     if version as usize > MIGRATIONS.len() {
-        return Err(StoreError::TooNew { path, found: version, known: MIGRATIONS.len() as u32 });
+        return Err(StoreError::TooNew {
+            path,
+            found: version,
+            known: MIGRATIONS.len() as u32,
+        });
     }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -105,16 +135,30 @@ impl Session {
 
 pub fn session(conn: &Connection, id: &str) -> Result<Option<Session>, StoreError> {
     Ok(conn
-        .query_row("SELECT id, title, starts_at_unix_ms, roster_cutoff_hours FROM sessions WHERE id = ?1", [id], |r| {
-            Ok(Session { id: r.get(0)?, title: r.get(1)?, starts_at_unix_ms: r.get(2)?, roster_cutoff_hours: r.get(3)? })
-        })
+        .query_row(
+            "SELECT id, title, starts_at_unix_ms, roster_cutoff_hours FROM sessions WHERE id = ?1",
+            [id],
+            |r| {
+                Ok(Session {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    starts_at_unix_ms: r.get(2)?,
+                    roster_cutoff_hours: r.get(3)?,
+                })
+            },
+        )
         .optional()?)
 }
 
 pub fn sessions(conn: &Connection) -> Result<Vec<Session>, StoreError> {
     let mut stmt = conn.prepare("SELECT id, title, starts_at_unix_ms, roster_cutoff_hours FROM sessions ORDER BY starts_at_unix_ms, id")?;
     let rows = stmt.query_map([], |r| {
-        Ok(Session { id: r.get(0)?, title: r.get(1)?, starts_at_unix_ms: r.get(2)?, roster_cutoff_hours: r.get(3)? })
+        Ok(Session {
+            id: r.get(0)?,
+            title: r.get(1)?,
+            starts_at_unix_ms: r.get(2)?,
+            roster_cutoff_hours: r.get(3)?,
+        })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -5,7 +5,9 @@
 const CST_OFFSET_MS: i64 = 8 * 3600 * 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("“{0}” is not a time: write it as YYYY-MM-DD HH:MM (China Standard Time), e.g. 2026-12-10 09:00")]
+#[error(
+    "“{0}” is not a time: write it as YYYY-MM-DD HH:MM (China Standard Time), e.g. 2026-12-10 09:00"
+)]
 pub struct TimeError(pub String);
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -38,12 +40,19 @@ pub fn parse_cst(text: &str) -> Result<i64, TimeError> {
     let t = text.trim().replace('T', " ");
     let (date, clock) = t.split_once(' ').ok_or_else(err)?;
     let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (Some(Ok(y)), Some(Ok(mo)), Some(Ok(da)), None) = (d.next(), d.next(), d.next(), d.next()) else {
+    let (Some(Ok(y)), Some(Ok(mo)), Some(Ok(da)), None) = (d.next(), d.next(), d.next(), d.next())
+    else {
         return Err(err());
     };
     let mut c = clock.trim().split(':').map(|p| p.parse::<i64>());
-    let (Some(Ok(h)), Some(Ok(mi))) = (c.next(), c.next()) else { return Err(err()) };
-    if !(2000..=2100).contains(&y) || !(1..=12).contains(&mo) || !(0..24).contains(&h) || !(0..60).contains(&mi) {
+    let (Some(Ok(h)), Some(Ok(mi))) = (c.next(), c.next()) else {
+        return Err(err());
+    };
+    if !(2000..=2100).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&mi)
+    {
         return Err(err());
     }
     let days = days_from_civil(y, mo, da);
@@ -71,8 +80,16 @@ mod tests {
         // 2026-12-10 09:00 CST = 2026-12-10 01:00 UTC = 1796864400 s.
         assert_eq!(parse_cst("2026-12-10 09:00"), Ok(1_796_864_400_000));
         assert_eq!(format_cst(1_796_864_400_000), "2026-12-10 09:00");
-        assert_eq!(parse_cst("2028-02-29T23:59").map(format_cst).as_deref(), Ok("2028-02-29 23:59"));
-        for bad in ["2026-02-30 09:00", "2026-12-10", "10/12/2026 9:00", "2026-12-10 25:00"] {
+        assert_eq!(
+            parse_cst("2028-02-29T23:59").map(format_cst).as_deref(),
+            Ok("2028-02-29 23:59")
+        );
+        for bad in [
+            "2026-02-30 09:00",
+            "2026-12-10",
+            "10/12/2026 9:00",
+            "2026-12-10 25:00",
+        ] {
             assert!(parse_cst(bad).is_err(), "{bad}");
         }
     }

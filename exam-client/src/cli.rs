@@ -175,8 +175,7 @@ fn run_window(args: WindowArgs, server: SocketAddr, pin: Fingerprint) -> anyhow:
     let journal_dir = args.journal_dir.unwrap_or_else(default_journal_dir);
     let endpoint = {
         let _guard = rt.enter();
-        backend::endpoint(server, pin)
-            .context("could not open a network socket")?
+        backend::endpoint(server, pin).context("could not open a network socket")?
     };
     let repaint = crate::repaint::RepaintHandle::default();
     let backend = {

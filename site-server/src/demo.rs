@@ -96,14 +96,22 @@ pub fn prepare(
 pub fn demo_photo(index: u32) -> Option<Vec<u8>> {
     const W: u32 = 295;
     const H: u32 = 413;
-    const SHIRTS: [[u8; 3]; 5] = [[40, 60, 110], [60, 60, 66], [235, 235, 240], [30, 90, 80], [90, 50, 40]];
+    const SHIRTS: [[u8; 3]; 5] = [
+        [40, 60, 110],
+        [60, 60, 66],
+        [235, 235, 240],
+        [30, 90, 80],
+        [90, 50, 40],
+    ];
     let shirt = SHIRTS[(index as usize) % SHIRTS.len()];
     let img = image::RgbImage::from_fn(W, H, |x, y| {
         let (fx, fy) = (x as f32, y as f32);
         let head = ((fx - 147.0) / 62.0).powi(2) + ((fy - 165.0) / 78.0).powi(2) <= 1.0;
-        let hair = ((fx - 147.0) / 66.0).powi(2) + ((fy - 140.0) / 62.0).powi(2) <= 1.0 && fy < 150.0;
+        let hair =
+            ((fx - 147.0) / 66.0).powi(2) + ((fy - 140.0) / 62.0).powi(2) <= 1.0 && fy < 150.0;
         let neck = (fx - 147.0).abs() < 26.0 && (225.0..290.0).contains(&fy);
-        let shoulders = fy >= 280.0 && ((fx - 147.0) / 150.0).powi(2) + ((fy - 430.0) / 150.0).powi(2) <= 1.0;
+        let shoulders =
+            fy >= 280.0 && ((fx - 147.0) / 150.0).powi(2) + ((fy - 430.0) / 150.0).powi(2) <= 1.0;
         image::Rgb(if hair {
             [35, 30, 30]
         } else if head || neck {

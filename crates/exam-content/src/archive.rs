@@ -13,13 +13,17 @@ pub const TOTAL_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("this is not a readable zip file ({0}); check that the file is complete and really a .zip")]
+    #[error(
+        "this is not a readable zip file ({0}); check that the file is complete and really a .zip"
+    )]
     NotZip(String),
     #[error("the zip has {0} entries; at most {ENTRIES_MAX} are accepted")]
     TooManyEntries(usize),
     #[error("“{0}” in the zip has an unsafe path (absolute or with ..); the archive was refused")]
     UnsafePath(String),
-    #[error("“{name}” in the zip is larger than {max} bytes when unpacked; the archive was refused")]
+    #[error(
+        "“{name}” in the zip is larger than {max} bytes when unpacked; the archive was refused"
+    )]
     EntryTooLarge { name: String, max: u64 },
     #[error("the zip unpacks to more than {TOTAL_BYTES_MAX} bytes; the archive was refused")]
     TotalTooLarge,
@@ -37,7 +41,9 @@ pub struct Archive<R: Read + Seek> {
 
 impl<R: Read + Seek> std::fmt::Debug for Archive<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Archive").field("entries", &self.names.len()).finish()
+        f.debug_struct("Archive")
+            .field("entries", &self.names.len())
+            .finish()
     }
 }
 
@@ -60,21 +66,30 @@ pub fn normalise(name: &str) -> Result<String, ArchiveError> {
 
 impl<R: Read + Seek> Archive<R> {
     pub fn new(reader: R) -> Result<Self, ArchiveError> {
-        let mut zip = zip::ZipArchive::new(reader).map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+        let mut zip =
+            zip::ZipArchive::new(reader).map_err(|e| ArchiveError::NotZip(e.to_string()))?;
         if zip.len() > ENTRIES_MAX {
             return Err(ArchiveError::TooManyEntries(zip.len()));
         }
         let mut names = BTreeMap::new();
         for i in 0..zip.len() {
-            let entry = zip.by_index_raw(i).map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+            let entry = zip
+                .by_index_raw(i)
+                .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
             if entry.is_dir() {
                 continue;
             }
-            let raw = entry.name().map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+            let raw = entry
+                .name()
+                .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
             let name = normalise(&raw)?;
             names.insert(name, i);
         }
-        Ok(Self { zip, names, total: 0 })
+        Ok(Self {
+            zip,
+            names,
+            total: 0,
+        })
     }
 
     /// Normalised paths of every file, sorted.
@@ -88,15 +103,25 @@ impl<R: Read + Seek> Archive<R> {
 
     /// Reads one file, at most `max` bytes (and [`ENTRY_BYTES_MAX`]); `None` if absent.
     pub fn read(&mut self, name: &str, max: u64) -> Result<Option<Vec<u8>>, ArchiveError> {
-        let Ok(key) = normalise(name) else { return Ok(None) };
-        let Some(&index) = self.names.get(&key) else { return Ok(None) };
+        let Ok(key) = normalise(name) else {
+            return Ok(None);
+        };
+        let Some(&index) = self.names.get(&key) else {
+            return Ok(None);
+        };
         let max = max.min(ENTRY_BYTES_MAX);
-        let entry = self.zip.by_index(index).map_err(|e| ArchiveError::Entry { name: key.clone(), why: e.to_string() })?;
+        let entry = self.zip.by_index(index).map_err(|e| ArchiveError::Entry {
+            name: key.clone(),
+            why: e.to_string(),
+        })?;
         let mut buf = Vec::new();
         let read = entry
             .take(max + 1)
             .read_to_end(&mut buf)
-            .map_err(|e| ArchiveError::Entry { name: key.clone(), why: e.to_string() })?;
+            .map_err(|e| ArchiveError::Entry {
+                name: key.clone(),
+                why: e.to_string(),
+            })?;
         if read as u64 > max {
             return Err(ArchiveError::EntryTooLarge { name: key, max });
         }
@@ -115,7 +140,10 @@ mod tests {
     #[test]
     fn unsafe_paths_are_refused() {
         assert_eq!(normalise("a/./b//c.xml").ok().as_deref(), Some("a/b/c.xml"));
-        assert_eq!(normalise("items\\x.xml").ok().as_deref(), Some("items/x.xml"));
+        assert_eq!(
+            normalise("items\\x.xml").ok().as_deref(),
+            Some("items/x.xml")
+        );
         for bad in ["../etc/passwd", "/abs", "a/../../b", "C:/x"] {
             assert!(normalise(bad).is_err(), "{bad}");
         }
@@ -123,7 +151,8 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_zip() {
-        let err = Archive::new(std::io::Cursor::new(b"PK\x03\x04garbage".to_vec())).expect_err("not a zip");
+        let err = Archive::new(std::io::Cursor::new(b"PK\x03\x04garbage".to_vec()))
+            .expect_err("not a zip");
         assert!(matches!(err, ArchiveError::NotZip(_)));
     }
 }

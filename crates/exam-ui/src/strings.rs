@@ -459,7 +459,12 @@ pub fn number_list(lang: Lang, numbers: &[usize]) -> String {
         }
         parts.push(match j - i {
             0 => numbers[i].to_string(),
-            1 => format!("{}{}{}", numbers[i], if lang == Lang::Zh { "、" } else { ", " }, numbers[j]),
+            1 => format!(
+                "{}{}{}",
+                numbers[i],
+                if lang == Lang::Zh { "、" } else { ", " },
+                numbers[j]
+            ),
             _ => format!("{}–{}", numbers[i], numbers[j]),
         });
         i = j + 1;
@@ -534,7 +539,10 @@ mod bilingual_tests {
 
     #[test]
     fn number_lists_compress_runs() {
-        assert_eq!(number_list(Lang::Zh, &[1, 3, 4, 5, 6, 9, 10]), "第 1、3–6、9、10 题（共 7 题）");
+        assert_eq!(
+            number_list(Lang::Zh, &[1, 3, 4, 5, 6, 9, 10]),
+            "第 1、3–6、9、10 题（共 7 题）"
+        );
         assert_eq!(number_list(Lang::En, &[2]), "2 (1 in all)");
     }
 

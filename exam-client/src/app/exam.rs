@@ -85,7 +85,12 @@ impl<B: ExamBackend> ExamApp<B> {
             if let Some(notice) = &state.notice
                 && !self.exam.confirm_open
             {
-                banner_ui(ui, BannerKind::Danger, strings::bilingual(self.lang, notice), None);
+                banner_ui(
+                    ui,
+                    BannerKind::Danger,
+                    strings::bilingual(self.lang, notice),
+                    None,
+                );
                 ui.add_space(8.0);
             }
             if let Some(current) = items.get(self.exam.current) {
@@ -588,7 +593,12 @@ impl<B: ExamBackend> ExamApp<B> {
                     RichText::new(tr(lang, Key::SubmitWarning)).text_style(TextStyle::Heading),
                 );
                 if let Some(notice) = &state.notice {
-                    banner_ui(ui, BannerKind::Danger, strings::bilingual(lang, notice), None);
+                    banner_ui(
+                        ui,
+                        BannerKind::Danger,
+                        strings::bilingual(lang, notice),
+                        None,
+                    );
                 }
                 if state.submitting {
                     ui.horizontal(|ui| {

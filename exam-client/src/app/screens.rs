@@ -98,7 +98,11 @@ impl<B: ExamBackend> ExamApp<B> {
                         .login
                         .local_error
                         .map(|k| tr(lang, k).to_owned())
-                        .or_else(|| error.as_deref().map(|e| strings::bilingual(lang, e).to_owned()));
+                        .or_else(|| {
+                            error
+                                .as_deref()
+                                .map(|e| strings::bilingual(lang, e).to_owned())
+                        });
                     if let Some(error) = shown_error {
                         ui.add_space(4.0);
                         banner_ui(ui, BannerKind::Danger, &error, None);
