@@ -260,26 +260,21 @@ impl Engine {
             && now >= at.plus(grace_ms)
         {
             // Stop the clock and give back everything since the disconnect.
-            let given_back = remaining_then.saturating_sub(a.remaining_at(now));
-            a.running = false;
-            a.remaining_ms = remaining_then;
-            a.last_checkpoint = now;
-            self.outputs.push_back(Output::Persist(StoreOp::Clock {
-                attempt: id,
-                remaining_ms: remaining_then,
-                running: false,
-            }));
-            self.outputs.push_back(Output::Persist(StoreOp::TimeLog {
-                attempt: id,
-                event: TimeEvent::GraceExpired,
-                remaining_ms: remaining_then,
-                given_back_ms: given_back,
-                by: SYSTEM.into(),
-                reason: format!(
-                    "connection lost for more than {} s; clock stopped until the candidate is back",
-                    grace_ms / 1000
-                ),
-            }));
+            let given_back_ms = remaining_then.saturating_sub(a.remaining_at(now));
+            let reason = format!(
+                "connection lost for more than {} s; clock stopped until the candidate is back",
+                grace_ms / 1000
+            );
+            self.change_clock(
+                id,
+                now,
+                remaining_then,
+                false,
+                TimeEvent::GraceExpired,
+                given_back_ms,
+                SYSTEM,
+                &reason,
+            );
             return;
         }
         if now >= a.last_checkpoint.plus(checkpoint_ms) {
@@ -512,47 +507,37 @@ impl Engine {
             SessionState::Running | SessionState::Paused { .. } => {}
         }
         let paused = matches!(self.session, SessionState::Paused { .. });
+        let remaining_ms = a.remaining_ms;
         if !a.started {
             a.started = true;
-            a.running = !paused;
-            a.mark = now;
-            a.last_checkpoint = now;
-            let remaining_ms = a.remaining_ms;
-            self.outputs.push_back(Output::Persist(StoreOp::Clock {
-                attempt: id,
+            self.change_clock(
+                id,
+                now,
                 remaining_ms,
-                running: !paused,
-            }));
-            self.outputs.push_back(Output::Persist(StoreOp::TimeLog {
-                attempt: id,
-                event: TimeEvent::Started,
-                remaining_ms,
-                given_back_ms: 0,
-                by: SYSTEM.into(),
-                reason: "paper delivered".into(),
-            }));
+                !paused,
+                TimeEvent::Started,
+                0,
+                SYSTEM,
+                "paper delivered",
+            );
         } else {
             a.disconnected = None;
             if !a.running && !paused {
-                a.running = true;
-                a.mark = now;
-                a.last_checkpoint = now;
-                let remaining_ms = a.remaining_ms;
-                self.outputs.push_back(Output::Persist(StoreOp::Clock {
-                    attempt: id,
+                self.change_clock(
+                    id,
+                    now,
                     remaining_ms,
-                    running: true,
-                }));
-                self.outputs.push_back(Output::Persist(StoreOp::TimeLog {
-                    attempt: id,
-                    event: TimeEvent::Resumed,
-                    remaining_ms,
-                    given_back_ms: 0,
-                    by: SYSTEM.into(),
-                    reason: "candidate reconnected".into(),
-                }));
+                    true,
+                    TimeEvent::Resumed,
+                    0,
+                    SYSTEM,
+                    "candidate reconnected",
+                );
             }
         }
+        let Some(a) = self.attempts.get(&id) else {
+            return;
+        };
         let paper = candidate_paper(&self.config.paper, a.seed);
         let answers = a
             .answers
@@ -573,6 +558,41 @@ impl Engine {
             },
         );
         self.push_clock(id, now, None);
+    }
+
+    /// Sets an attempt's clock as of `now`, persists it and logs the change with who and why.
+    #[allow(clippy::too_many_arguments)]
+    fn change_clock(
+        &mut self,
+        id: AttemptId,
+        now: MonoMs,
+        remaining_ms: u64,
+        running: bool,
+        event: TimeEvent,
+        given_back_ms: u64,
+        by: &str,
+        reason: &str,
+    ) {
+        let Some(a) = self.attempts.get_mut(&id) else {
+            return;
+        };
+        a.running = running;
+        a.remaining_ms = remaining_ms;
+        a.mark = now;
+        a.last_checkpoint = now;
+        self.outputs.push_back(Output::Persist(StoreOp::Clock {
+            attempt: id,
+            remaining_ms,
+            running,
+        }));
+        self.outputs.push_back(Output::Persist(StoreOp::TimeLog {
+            attempt: id,
+            event,
+            remaining_ms,
+            given_back_ms,
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+        }));
     }
 
     fn push_clock(&mut self, id: AttemptId, now: MonoMs, reason: Option<String>) {
@@ -758,22 +778,16 @@ impl Engine {
                 given_back = remaining_then.saturating_sub(remaining);
                 remaining = remaining_then;
             }
-            a.running = false;
-            a.remaining_ms = remaining;
-            a.last_checkpoint = now;
-            self.outputs.push_back(Output::Persist(StoreOp::Clock {
-                attempt: id,
-                remaining_ms: remaining,
-                running: false,
-            }));
-            self.outputs.push_back(Output::Persist(StoreOp::TimeLog {
-                attempt: id,
-                event: TimeEvent::SessionPaused,
-                remaining_ms: remaining,
-                given_back_ms: given_back,
-                by: by.clone(),
-                reason: reason.clone(),
-            }));
+            self.change_clock(
+                id,
+                now,
+                remaining,
+                false,
+                TimeEvent::SessionPaused,
+                given_back,
+                &by,
+                &reason,
+            );
             self.push_clock(id, now, Some(reason.clone()));
         }
     }
@@ -799,23 +813,17 @@ impl Engine {
             let Some(a) = self.attempts.get_mut(&id) else {
                 continue;
             };
-            a.running = true;
-            a.mark = now;
-            a.last_checkpoint = now;
             let remaining_ms = a.remaining_ms;
-            self.outputs.push_back(Output::Persist(StoreOp::Clock {
-                attempt: id,
+            self.change_clock(
+                id,
+                now,
                 remaining_ms,
-                running: true,
-            }));
-            self.outputs.push_back(Output::Persist(StoreOp::TimeLog {
-                attempt: id,
-                event: TimeEvent::SessionResumed,
-                remaining_ms,
-                given_back_ms: 0,
-                by: by.clone(),
-                reason: "session resumed".into(),
-            }));
+                true,
+                TimeEvent::SessionResumed,
+                0,
+                &by,
+                "session resumed",
+            );
             self.push_clock(id, now, None);
         }
     }
