@@ -41,18 +41,33 @@ pub enum AssemblyError {
     TooManySections(usize),
     #[error("section {section} has no items")]
     EmptySection { section: String },
-    #[error("section {section} draws {select} items but has only {pool}; lower the count or add items")]
-    SelectTooMany { section: String, select: u32, pool: usize },
+    #[error(
+        "section {section} draws {select} items but has only {pool}; lower the count or add items"
+    )]
+    SelectTooMany {
+        section: String,
+        select: u32,
+        pool: usize,
+    },
     #[error("section {section} draws 0 items; remove the section or draw at least one")]
     SelectZero { section: String },
     #[error(
         "section {section} has {required} required items but draws only {select}; draw at least as many as are required"
     )]
-    RequiredExceedSelect { section: String, required: usize, select: u32 },
+    RequiredExceedSelect {
+        section: String,
+        required: usize,
+        select: u32,
+    },
     #[error(
         "section {section} draws {select} of {pool} items whose weights differ ({weights:?}), so candidates' maximum scores could differ; give the drawable items of a section equal weights, or split the section by weight"
     )]
-    UnequalWeights { section: String, select: u32, pool: usize, weights: Vec<u32> },
+    UnequalWeights {
+        section: String,
+        select: u32,
+        pool: usize,
+        weights: Vec<u32>,
+    },
     #[error("item {0} appears more than once in the test definition")]
     DuplicateItem(ItemId),
     #[error("a candidate's paper would have {0} items; at most {ITEMS_PER_PAPER_MAX} are allowed")]
@@ -94,7 +109,9 @@ impl TestDefinition {
         let mut max_points = 0u32;
         for s in &sections {
             if s.pool.is_empty() {
-                return Err(AssemblyError::EmptySection { section: s.id.clone() });
+                return Err(AssemblyError::EmptySection {
+                    section: s.id.clone(),
+                });
             }
             for p in &s.pool {
                 if !seen.insert(p.item.id.clone()) {
@@ -105,11 +122,19 @@ impl TestDefinition {
             let required: Vec<&PoolItem> = s.pool.iter().filter(|p| p.required).collect();
             let (count, points) = match s.select {
                 None => (pool, s.pool.iter().map(|p| p.item.weight).sum::<u32>()),
-                Some(0) => return Err(AssemblyError::SelectZero { section: s.id.clone() }),
+                Some(0) => {
+                    return Err(AssemblyError::SelectZero {
+                        section: s.id.clone(),
+                    });
+                }
                 Some(select) => {
                     let n = select as usize;
                     if n > pool {
-                        return Err(AssemblyError::SelectTooMany { section: s.id.clone(), select, pool });
+                        return Err(AssemblyError::SelectTooMany {
+                            section: s.id.clone(),
+                            select,
+                            pool,
+                        });
                     }
                     if required.len() > n {
                         return Err(AssemblyError::RequiredExceedSelect {
@@ -118,7 +143,12 @@ impl TestDefinition {
                             select,
                         });
                     }
-                    let drawable: BTreeSet<u32> = s.pool.iter().filter(|p| !p.required).map(|p| p.item.weight).collect();
+                    let drawable: BTreeSet<u32> = s
+                        .pool
+                        .iter()
+                        .filter(|p| !p.required)
+                        .map(|p| p.item.weight)
+                        .collect();
                     let drawn = n - required.len();
                     if n < pool && drawn > 0 && drawable.len() > 1 {
                         return Err(AssemblyError::UnequalWeights {
@@ -159,7 +189,14 @@ impl TestDefinition {
             PaperError::TooManyItems(_) => Ok(()),
             e => Err(e),
         })?;
-        Ok(Self { id, title, time_limit_secs, sections, items_per_candidate, max_points })
+        Ok(Self {
+            id,
+            title,
+            time_limit_secs,
+            sections,
+            items_per_candidate,
+            max_points,
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -200,9 +237,13 @@ pub fn assemble(definition: &TestDefinition, seed: u64) -> Paper {
             let mut chosen: Vec<usize> = match s.select {
                 None => (0..s.pool.len()).collect(),
                 Some(select) => {
-                    let mut chosen: Vec<usize> = (0..s.pool.len()).filter(|&i| s.pool.get(i).is_some_and(|p| p.required)).collect();
-                    let mut drawable: Vec<usize> = (0..s.pool.len()).filter(|i| !chosen.contains(i)).collect();
-                    root.fork(&format!("select/{}", s.id)).shuffle(&mut drawable);
+                    let mut chosen: Vec<usize> = (0..s.pool.len())
+                        .filter(|&i| s.pool.get(i).is_some_and(|p| p.required))
+                        .collect();
+                    let mut drawable: Vec<usize> =
+                        (0..s.pool.len()).filter(|i| !chosen.contains(i)).collect();
+                    root.fork(&format!("select/{}", s.id))
+                        .shuffle(&mut drawable);
                     let wanted = (select as usize).saturating_sub(chosen.len());
                     chosen.extend(drawable.into_iter().take(wanted));
                     chosen.sort_unstable();
@@ -215,7 +256,11 @@ pub fn assemble(definition: &TestDefinition, seed: u64) -> Paper {
             Section {
                 id: s.id.clone(),
                 title: s.title.clone(),
-                items: chosen.iter().filter_map(|&i| s.pool.get(i)).map(|p| p.item.clone()).collect(),
+                items: chosen
+                    .iter()
+                    .filter_map(|&i| s.pool.get(i))
+                    .map(|p| p.item.clone())
+                    .collect(),
             }
         })
         .collect();

@@ -62,7 +62,10 @@ fn manifest_xml(paper: &Paper) -> String {
         escape(&format!("test-{}", paper.id))
     ));
     for item in paper.items() {
-        s.push_str(&format!("<dependency identifierref=\"{}\"/>", escape(item.id.as_str())));
+        s.push_str(&format!(
+            "<dependency identifierref=\"{}\"/>",
+            escape(item.id.as_str())
+        ));
     }
     s.push_str("</resource>\n");
     for item in paper.items() {
@@ -114,12 +117,20 @@ fn item_xml(item: &Item) -> String {
             lines(prompt)
         );
         for (oid, text) in options {
-            b.push_str(&format!("      <simpleChoice identifier=\"{}\">{}</simpleChoice>\n", escape(oid), lines(text)));
+            b.push_str(&format!(
+                "      <simpleChoice identifier=\"{}\">{}</simpleChoice>\n",
+                escape(oid),
+                lines(text)
+            ));
         }
         b.push_str("    </choiceInteraction>\n");
         b
     };
-    let values = |vals: &[&str]| vals.iter().map(|v| format!("<value>{}</value>", escape(v))).collect::<String>();
+    let values = |vals: &[&str]| {
+        vals.iter()
+            .map(|v| format!("<value>{}</value>", escape(v)))
+            .collect::<String>()
+    };
     match &item.kind {
         ItemKind::TrueFalse { correct } => {
             let key = if *correct { TRUE_ID } else { FALSE_ID };
@@ -127,7 +138,10 @@ fn item_xml(item: &Item) -> String {
                 "  <responseDeclaration identifier=\"RESPONSE\" cardinality=\"single\" baseType=\"identifier\"><correctResponse>{}</correctResponse></responseDeclaration>\n",
                 values(&[key])
             ));
-            let options = [(TRUE_ID.to_owned(), "正确".to_owned()), (FALSE_ID.to_owned(), "错误".to_owned())];
+            let options = [
+                (TRUE_ID.to_owned(), "正确".to_owned()),
+                (FALSE_ID.to_owned(), "错误".to_owned()),
+            ];
             body.push_str(&choice(1, false, &options, &item.prompt));
             processing = format!("  <responseProcessing template=\"{MATCH_CORRECT}\"/>\n");
         }
@@ -136,7 +150,10 @@ fn item_xml(item: &Item) -> String {
                 "  <responseDeclaration identifier=\"RESPONSE\" cardinality=\"single\" baseType=\"identifier\"><correctResponse>{}</correctResponse></responseDeclaration>\n",
                 values(&[correct.as_str()])
             ));
-            let options: Vec<(String, String)> = options.iter().map(|o| (o.id.to_string(), o.text.clone())).collect();
+            let options: Vec<(String, String)> = options
+                .iter()
+                .map(|o| (o.id.to_string(), o.text.clone()))
+                .collect();
             body.push_str(&choice(1, true, &options, &item.prompt));
             processing = format!("  <responseProcessing template=\"{MATCH_CORRECT}\"/>\n");
         }
@@ -146,12 +163,21 @@ fn item_xml(item: &Item) -> String {
                 "  <responseDeclaration identifier=\"RESPONSE\" cardinality=\"multiple\" baseType=\"identifier\"><correctResponse>{}</correctResponse></responseDeclaration>\n",
                 values(&keys)
             ));
-            let options: Vec<(String, String)> = options.iter().map(|o| (o.id.to_string(), o.text.clone())).collect();
+            let options: Vec<(String, String)> = options
+                .iter()
+                .map(|o| (o.id.to_string(), o.text.clone()))
+                .collect();
             body.push_str(&choice(0, true, &options, &item.prompt));
             processing = format!("  <responseProcessing template=\"{MATCH_CORRECT}\"/>\n");
         }
         ItemKind::FillIn { blanks } => {
-            let rid = |n: usize| if blanks.len() == 1 { "RESPONSE".to_owned() } else { format!("RESPONSE{}", n + 1) };
+            let rid = |n: usize| {
+                if blanks.len() == 1 {
+                    "RESPONSE".to_owned()
+                } else {
+                    format!("RESPONSE{}", n + 1)
+                }
+            };
             for (n, blank) in blanks.iter().enumerate() {
                 declarations.push_str(&blank_declaration(&rid(n), blank));
             }
@@ -172,8 +198,12 @@ fn item_xml(item: &Item) -> String {
             processing = if blanks.len() == 1 {
                 format!("  <responseProcessing template=\"{MAP_RESPONSE}\"/>\n")
             } else {
-                let sum: String = (0..blanks.len()).map(|n| format!("<mapResponse identifier=\"{}\"/>", rid(n))).collect();
-                format!("  <responseProcessing><setOutcomeValue identifier=\"SCORE\"><sum>{sum}</sum></setOutcomeValue></responseProcessing>\n")
+                let sum: String = (0..blanks.len())
+                    .map(|n| format!("<mapResponse identifier=\"{}\"/>", rid(n)))
+                    .collect();
+                format!(
+                    "  <responseProcessing><setOutcomeValue identifier=\"SCORE\"><sum>{sum}</sum></setOutcomeValue></responseProcessing>\n"
+                )
             };
         }
         ItemKind::ShortAnswer { reference } => {
@@ -183,7 +213,10 @@ fn item_xml(item: &Item) -> String {
                 lines(&item.prompt)
             ));
             if !reference.trim().is_empty() {
-                body.push_str(&format!("    <rubricBlock view=\"scorer\"><p>{}</p></rubricBlock>\n", lines(reference)));
+                body.push_str(&format!(
+                    "    <rubricBlock view=\"scorer\"><p>{}</p></rubricBlock>\n",
+                    lines(reference)
+                ));
             }
         }
     }
@@ -193,11 +226,20 @@ fn item_xml(item: &Item) -> String {
 }
 
 fn blank_declaration(rid: &str, blank: &Blank) -> String {
-    let first = blank.accepted.first().map(String::as_str).unwrap_or_default();
+    let first = blank
+        .accepted
+        .first()
+        .map(String::as_str)
+        .unwrap_or_default();
     let entries: String = blank
         .accepted
         .iter()
-        .map(|a| format!("<mapEntry mapKey=\"{}\" mappedValue=\"1\" caseSensitive=\"false\"/>", escape(a)))
+        .map(|a| {
+            format!(
+                "<mapEntry mapKey=\"{}\" mappedValue=\"1\" caseSensitive=\"false\"/>",
+                escape(a)
+            )
+        })
         .collect();
     format!(
         "  <responseDeclaration identifier=\"{rid}\" cardinality=\"single\" baseType=\"string\"><correctResponse><value>{}</value></correctResponse><mapping defaultValue=\"0\">{entries}</mapping></responseDeclaration>\n",

@@ -22,7 +22,9 @@ pub fn import_item_xml(
     base_dir_files: &BTreeMap<String, Vec<u8>>,
 ) -> Result<ImportReport, QtiError> {
     if xml.len() as u64 > XML_FILE_BYTES_MAX {
-        return Err(QtiError::FileTooLarge { file: file_name.to_owned() });
+        return Err(QtiError::FileTooLarge {
+            file: file_name.to_owned(),
+        });
     }
     let file = file_name.rsplit('/').next().unwrap_or(file_name).to_owned();
     let mut files = MemFiles::new(base_dir_files);
@@ -46,7 +48,8 @@ pub(crate) fn version_of(root: &Element) -> Option<QtiVersion> {
     let ns = root.namespace.as_deref()?;
     if ns.contains("imsqtiasi_v3p0") {
         Some(QtiVersion::V3p0)
-    } else if ns.contains("imsqti_v2p1") || ns.contains("imsqti_v2p2") || ns.contains("imsqti_v2p0") {
+    } else if ns.contains("imsqti_v2p1") || ns.contains("imsqti_v2p2") || ns.contains("imsqti_v2p0")
+    {
         Some(QtiVersion::V2p1)
     } else {
         None
@@ -78,7 +81,10 @@ pub(crate) fn parse_item(
     if root.name != "assessmentItem" {
         report.push_problem(problem(
             ProblemKind::NotAnItem,
-            format!("the root element is <{}>, not an assessment item", root.name),
+            format!(
+                "the root element is <{}>, not an assessment item",
+                root.name
+            ),
         ));
         return None;
     }
@@ -119,7 +125,13 @@ fn build_item(
         .children_named("outcomeDeclaration")
         .filter_map(|o| {
             let id = o.attr("identifier")?;
-            let v = o.child("defaultValue")?.child("value")?.text().trim().parse::<f64>().ok()?;
+            let v = o
+                .child("defaultValue")?
+                .child("value")?
+                .text()
+                .trim()
+                .parse::<f64>()
+                .ok()?;
             Some((id.to_owned(), v))
         })
         .collect();
@@ -130,7 +142,10 @@ fn build_item(
     }
     let body_text = walk.buf.finish();
     if walk.too_long {
-        return Err((ProblemKind::TooLarge, format!("a text of the item is longer than {TEXT_BYTES_MAX} bytes")));
+        return Err((
+            ProblemKind::TooLarge,
+            format!("a text of the item is longer than {TEXT_BYTES_MAX} bytes"),
+        ));
     }
     if !walk.unsupported.is_empty() {
         walk.unsupported.dedup();
@@ -150,12 +165,17 @@ fn build_item(
         ));
     }
     if interactions.len() > INTERACTIONS_PER_ITEM_MAX {
-        return Err((ProblemKind::TooLarge, format!("more than {INTERACTIONS_PER_ITEM_MAX} interactions")));
+        return Err((
+            ProblemKind::TooLarge,
+            format!("more than {INTERACTIONS_PER_ITEM_MAX} interactions"),
+        ));
     }
 
     let scoring = classify_scoring(root.child("responseProcessing"), &outcomes)
         .map_err(|m| (ProblemKind::CustomResponseProcessing, m))?;
-    let all_extended = interactions.iter().all(|i| matches!(i, Interaction::ExtendedText { .. }));
+    let all_extended = interactions
+        .iter()
+        .all(|i| matches!(i, Interaction::ExtendedText { .. }));
     let scoring = match scoring {
         Scoring::Unspecified if all_extended => Scoring::ByPerson,
         s => s,
@@ -166,7 +186,9 @@ fn build_item(
         let Some(decl) = responses.iter().find(|r| r.identifier == rid) else {
             return Err((
                 ProblemKind::Structure,
-                format!("an interaction answers response {rid:?}, which has no responseDeclaration"),
+                format!(
+                    "an interaction answers response {rid:?}, which has no responseDeclaration"
+                ),
             ));
         };
         check_correct(interaction, decl, &scoring)?;
@@ -175,7 +197,8 @@ fn build_item(
     // Media: every referenced file must be in the package.
     let mut media = Vec::new();
     for href in &walk.media_refs {
-        let path = resolve_href(&walk.dir, href).map_err(|why| (ProblemKind::UnsafePath, format!("media {href:?}: {why}")))?;
+        let path = resolve_href(&walk.dir, href)
+            .map_err(|why| (ProblemKind::UnsafePath, format!("media {href:?}: {why}")))?;
         if !report.media.contains_key(&path) {
             let bytes = match files.read(&path, MEDIA_BYTES_MAX) {
                 Ok(Some(b)) => b,
@@ -186,17 +209,33 @@ fn build_item(
                     ));
                 }
                 Err(ReadFault::TooLarge) => {
-                    return Err((ProblemKind::TooLarge, format!("{path} is larger than {MEDIA_BYTES_MAX} bytes")));
+                    return Err((
+                        ProblemKind::TooLarge,
+                        format!("{path} is larger than {MEDIA_BYTES_MAX} bytes"),
+                    ));
                 }
-                Err(ReadFault::Other(why)) => return Err((ProblemKind::MissingFile, format!("{path} cannot be read: {why}"))),
+                Err(ReadFault::Other(why)) => {
+                    return Err((
+                        ProblemKind::MissingFile,
+                        format!("{path} cannot be read: {why}"),
+                    ));
+                }
             };
             let total: usize = report.media.values().map(|m| m.bytes_len).sum();
             if (total + bytes.len()) as u64 > MEDIA_TOTAL_BYTES_MAX {
-                return Err((ProblemKind::TooLarge, format!("media in the package exceed {MEDIA_TOTAL_BYTES_MAX} bytes")));
+                return Err((
+                    ProblemKind::TooLarge,
+                    format!("media in the package exceed {MEDIA_TOTAL_BYTES_MAX} bytes"),
+                ));
             }
             report.media.insert(
                 path.clone(),
-                Media { path: path.clone(), mime: mime_for(&path).to_owned(), bytes_len: bytes.len(), bytes },
+                Media {
+                    path: path.clone(),
+                    mime: mime_for(&path).to_owned(),
+                    bytes_len: bytes.len(),
+                    bytes,
+                },
             );
         }
         if !media.contains(&path) {
@@ -223,17 +262,25 @@ fn build_item(
 }
 
 fn parse_f64(s: Option<&str>) -> Option<f64> {
-    s.and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite())
+    s.and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite())
 }
 
 fn parse_response(e: &Element) -> Result<ResponseDeclaration, Fault> {
     let identifier = e.attr("identifier").unwrap_or_default().to_owned();
     let correct: Vec<String> = e
         .child("correctResponse")
-        .map(|c| c.children_named("value").map(|v| v.text().trim().to_owned()).collect())
+        .map(|c| {
+            c.children_named("value")
+                .map(|v| v.text().trim().to_owned())
+                .collect()
+        })
         .unwrap_or_default();
     if correct.len() > MAP_ENTRIES_MAX {
-        return Err((ProblemKind::TooLarge, format!("response {identifier}: more than {MAP_ENTRIES_MAX} correct values")));
+        return Err((
+            ProblemKind::TooLarge,
+            format!("response {identifier}: more than {MAP_ENTRIES_MAX} correct values"),
+        ));
     }
     let mapping = match e.child("mapping") {
         None => None,
@@ -247,7 +294,10 @@ fn parse_response(e: &Element) -> Result<ResponseDeclaration, Fault> {
                 })
                 .collect();
             if entries.len() > MAP_ENTRIES_MAX {
-                return Err((ProblemKind::TooLarge, format!("response {identifier}: more than {MAP_ENTRIES_MAX} map entries")));
+                return Err((
+                    ProblemKind::TooLarge,
+                    format!("response {identifier}: more than {MAP_ENTRIES_MAX} map entries"),
+                ));
             }
             Some(Mapping {
                 default_value: parse_f64(m.attr("defaultValue")).unwrap_or(0.0),
@@ -266,20 +316,33 @@ fn parse_response(e: &Element) -> Result<ResponseDeclaration, Fault> {
     })
 }
 
-fn check_correct(interaction: &Interaction, decl: &ResponseDeclaration, scoring: &Scoring) -> Result<(), Fault> {
+fn check_correct(
+    interaction: &Interaction,
+    decl: &ResponseDeclaration,
+    scoring: &Scoring,
+) -> Result<(), Fault> {
     let rid = &decl.identifier;
     match interaction {
         Interaction::Choice { choices, .. } | Interaction::InlineChoice { choices, .. } => {
             let keys: Vec<&String> = if decl.correct.is_empty() {
                 // A mapping alone can name the right choices (positive values).
-                decl.mapping.iter().flat_map(|m| m.entries.iter().filter(|e| e.value > 0.0).map(|e| &e.key)).collect()
+                decl.mapping
+                    .iter()
+                    .flat_map(|m| m.entries.iter().filter(|e| e.value > 0.0).map(|e| &e.key))
+                    .collect()
             } else {
                 decl.correct.iter().collect()
             };
             if keys.is_empty() {
-                return Err((ProblemKind::MissingCorrectResponse, format!("response {rid} declares no correct choice")));
+                return Err((
+                    ProblemKind::MissingCorrectResponse,
+                    format!("response {rid} declares no correct choice"),
+                ));
             }
-            if let Some(bad) = keys.iter().find(|k| !choices.iter().any(|c| c.identifier == ***k)) {
+            if let Some(bad) = keys
+                .iter()
+                .find(|k| !choices.iter().any(|c| c.identifier == ***k))
+            {
                 return Err((
                     ProblemKind::MissingCorrectResponse,
                     format!("the correct response {bad:?} of {rid} is not one of the choices"),
@@ -288,7 +351,10 @@ fn check_correct(interaction: &Interaction, decl: &ResponseDeclaration, scoring:
             Ok(())
         }
         Interaction::TextEntry { .. } => {
-            let mapped = decl.mapping.as_ref().is_some_and(|m| m.entries.iter().any(|e| e.value > 0.0));
+            let mapped = decl
+                .mapping
+                .as_ref()
+                .is_some_and(|m| m.entries.iter().any(|e| e.value > 0.0));
             let usable = match scoring {
                 Scoring::MapResponse { .. } => mapped || !decl.correct.is_empty(),
                 _ => !decl.correct.is_empty() || mapped,
@@ -296,7 +362,10 @@ fn check_correct(interaction: &Interaction, decl: &ResponseDeclaration, scoring:
             if usable {
                 Ok(())
             } else {
-                Err((ProblemKind::MissingCorrectResponse, format!("text entry {rid} has no correct response and no mapping")))
+                Err((
+                    ProblemKind::MissingCorrectResponse,
+                    format!("text entry {rid} has no correct response and no mapping"),
+                ))
             }
         }
         Interaction::ExtendedText { .. } => Ok(()),
@@ -306,7 +375,13 @@ fn check_correct(interaction: &Interaction, decl: &ResponseDeclaration, scoring:
 fn item_type(interactions: &[Interaction]) -> ItemType {
     let all = |f: fn(&Interaction) -> bool| interactions.iter().all(f);
     match interactions {
-        [Interaction::Choice { max_choices: 1, choices, .. }] => {
+        [
+            Interaction::Choice {
+                max_choices: 1,
+                choices,
+                ..
+            },
+        ] => {
             if true_false_choices(choices).is_some() {
                 ItemType::TrueFalse
             } else {
@@ -340,10 +415,20 @@ pub(crate) fn true_false_choices(choices: &[Choice]) -> Option<(&str, &str)> {
 /// standard template: per-response `match`/`correct` conditions setting `SCORE` (to a number,
 /// to `MAXSCORE`, or adding to `SCORE`), or `SCORE` set to a sum of `mapResponse`s; settings of
 /// other outcomes (feedback) are ignored.
-fn classify_scoring(rp: Option<&Element>, outcomes: &BTreeMap<String, f64>) -> Result<Scoring, String> {
-    let Some(rp) = rp else { return Ok(Scoring::Unspecified) };
+fn classify_scoring(
+    rp: Option<&Element>,
+    outcomes: &BTreeMap<String, f64>,
+) -> Result<Scoring, String> {
+    let Some(rp) = rp else {
+        return Ok(Scoring::Unspecified);
+    };
     if let Some(template) = rp.attr("template") {
-        let name = template.trim().trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+        let name = template
+            .trim()
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
         let name = name.strip_suffix(".xml").unwrap_or(name);
         return match name {
             "match_correct" => Ok(Scoring::MatchCorrect { template: true }),
@@ -363,9 +448,14 @@ fn classify_scoring(rp: Option<&Element>, outcomes: &BTreeMap<String, f64>) -> R
         match stmt.name.as_str() {
             "setOutcomeValue" if stmt.attr("identifier") != Some("SCORE") => {}
             "setOutcomeValue" => {
-                let Some(expr) = stmt.elements().next() else { return Err(unsupported(stmt)) };
+                let Some(expr) = stmt.elements().next() else {
+                    return Err(unsupported(stmt));
+                };
                 if score_set || !map_response_sum(expr) {
-                    return Err("custom response processing sets SCORE in a way the importer cannot follow".into());
+                    return Err(
+                        "custom response processing sets SCORE in a way the importer cannot follow"
+                            .into(),
+                    );
                 }
                 mapped = true;
                 score_set = true;
@@ -374,7 +464,8 @@ fn classify_scoring(rp: Option<&Element>, outcomes: &BTreeMap<String, f64>) -> R
                 if mapped {
                     return Err(unsupported(stmt));
                 }
-                let (response, value) = match_condition(stmt, outcomes, score_set).ok_or_else(|| unsupported(stmt))?;
+                let (response, value) =
+                    match_condition(stmt, outcomes, score_set).ok_or_else(|| unsupported(stmt))?;
                 if let Some(response) = response {
                     *points.entry(response).or_insert(0.0) += value;
                     score_set = true;
@@ -405,7 +496,10 @@ fn map_response_sum(expr: &Element) -> bool {
     match expr.name.as_str() {
         "mapResponse" => expr.attr("identifier").is_some(),
         "sum" => {
-            expr.elements().next().is_some() && expr.elements().all(|e| e.name == "mapResponse" && e.attr("identifier").is_some())
+            expr.elements().next().is_some()
+                && expr
+                    .elements()
+                    .all(|e| e.name == "mapResponse" && e.attr("identifier").is_some())
         }
         _ => false,
     }
@@ -414,7 +508,11 @@ fn map_response_sum(expr: &Element) -> bool {
 /// `responseCondition { responseIf { match(variable R, correct R), setOutcomeValue SCORE … }
 /// [responseElse { … SCORE := 0 … }] }` → `(Some(R), points)`; a condition touching only other
 /// outcomes → `(None, 0)`.
-fn match_condition(cond: &Element, outcomes: &BTreeMap<String, f64>, score_set: bool) -> Option<(Option<String>, f64)> {
+fn match_condition(
+    cond: &Element,
+    outcomes: &BTreeMap<String, f64>,
+    score_set: bool,
+) -> Option<(Option<String>, f64)> {
     let mut parts = cond.elements();
     let branch = parts.next().filter(|e| e.name == "responseIf")?;
     let mut else_branch = None;
@@ -446,7 +544,14 @@ fn match_condition(cond: &Element, outcomes: &BTreeMap<String, f64>, score_set: 
                 return None;
             }
             if s.attr("identifier") == Some("SCORE") {
-                let zero = s.elements().next().filter(|v| v.name == "baseValue")?.text().trim().parse::<f64>().ok()?;
+                let zero = s
+                    .elements()
+                    .next()
+                    .filter(|v| v.name == "baseValue")?
+                    .text()
+                    .trim()
+                    .parse::<f64>()
+                    .ok()?;
                 if zero != 0.0 || score_set {
                     return None;
                 }
@@ -482,15 +587,29 @@ fn match_correct_test(test: &Element) -> Option<String> {
 /// (only after an earlier condition set SCORE).
 fn score_value(expr: &Element, outcomes: &BTreeMap<String, f64>, score_set: bool) -> Option<f64> {
     match expr.name.as_str() {
-        "baseValue" if !score_set => expr.text().trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+        "baseValue" if !score_set => expr
+            .text()
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite()),
         "variable" if !score_set => outcomes.get(expr.attr("identifier")?).copied(),
         "sum" if score_set => {
             let mut adds_score = false;
             let mut value = None;
             for e in expr.elements() {
                 match e.name.as_str() {
-                    "variable" if e.attr("identifier") == Some("SCORE") && !adds_score => adds_score = true,
-                    "baseValue" if value.is_none() => value = e.text().trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+                    "variable" if e.attr("identifier") == Some("SCORE") && !adds_score => {
+                        adds_score = true
+                    }
+                    "baseValue" if value.is_none() => {
+                        value = e
+                            .text()
+                            .trim()
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|v| v.is_finite())
+                    }
                     _ => return None,
                 }
             }
@@ -546,9 +665,40 @@ impl TextBuf {
 }
 
 const BLOCKS: &[&str] = &[
-    "p", "div", "blockquote", "ul", "ol", "li", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tr",
-    "thead", "tbody", "tfoot", "caption", "pre", "hr", "address", "section", "article", "aside", "header", "footer",
-    "nav", "figure", "figcaption", "contentBody", "prompt",
+    "p",
+    "div",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "dl",
+    "dt",
+    "dd",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "tr",
+    "thead",
+    "tbody",
+    "tfoot",
+    "caption",
+    "pre",
+    "hr",
+    "address",
+    "section",
+    "article",
+    "aside",
+    "header",
+    "footer",
+    "nav",
+    "figure",
+    "figcaption",
+    "contentBody",
+    "prompt",
 ];
 const SKIPPED: &[&str] = &[
     "feedbackBlock",
@@ -609,7 +759,9 @@ impl BodyWalk {
     }
 
     fn media_marker(&mut self, kind: &str, href: Option<&str>) {
-        let Some(href) = href.map(str::trim).filter(|h| !h.is_empty()) else { return };
+        let Some(href) = href.map(str::trim).filter(|h| !h.is_empty()) else {
+            return;
+        };
         let shown = resolve_href(&self.dir, href).unwrap_or_else(|_| href.to_owned());
         self.buf.text(&format!(" [{kind}:{shown}] "));
         self.media_refs.push(href.to_owned());
@@ -625,25 +777,39 @@ impl BodyWalk {
                 self.walk(c);
             }
             "audio" | "video" => {
-                let src = c.attr("src").or_else(|| c.child("source").and_then(|s| s.attr("src")));
+                let src = c
+                    .attr("src")
+                    .or_else(|| c.child("source").and_then(|s| s.attr("src")));
                 self.media_marker(name, src);
             }
             "choiceInteraction" => {
                 self.buf.newline();
-                let prompt = c.child("prompt").map(|p| self.flatten(p)).unwrap_or_default();
+                let prompt = c
+                    .child("prompt")
+                    .map(|p| self.flatten(p))
+                    .unwrap_or_default();
                 let choices = self.choices(c, "simpleChoice");
                 self.interactions.push(Interaction::Choice {
                     response: c.attr("responseIdentifier").unwrap_or_default().to_owned(),
                     prompt,
-                    max_choices: c.attr("maxChoices").and_then(|v| v.trim().parse().ok()).unwrap_or(1),
-                    min_choices: c.attr("minChoices").and_then(|v| v.trim().parse().ok()).unwrap_or(0),
+                    max_choices: c
+                        .attr("maxChoices")
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(1),
+                    min_choices: c
+                        .attr("minChoices")
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0),
                     shuffle: c.attr("shuffle").is_some_and(|v| v.trim() == "true"),
                     choices,
                 });
             }
             "extendedTextInteraction" => {
                 self.buf.newline();
-                let prompt = c.child("prompt").map(|p| self.flatten(p)).unwrap_or_default();
+                let prompt = c
+                    .child("prompt")
+                    .map(|p| self.flatten(p))
+                    .unwrap_or_default();
                 self.interactions.push(Interaction::ExtendedText {
                     response: c.attr("responseIdentifier").unwrap_or_default().to_owned(),
                     prompt,

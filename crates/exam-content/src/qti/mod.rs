@@ -65,11 +65,15 @@ pub enum QtiError {
     PackageTooLarge(usize),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
-    #[error("the package has no imsmanifest.xml at its top level; export it again as an IMS content package")]
+    #[error(
+        "the package has no imsmanifest.xml at its top level; export it again as an IMS content package"
+    )]
     NoManifest,
     #[error("imsmanifest.xml cannot be read: {0}")]
     Manifest(String),
-    #[error("the package lists {0} items; at most {ITEMS_PER_PACKAGE_MAX} are accepted per package")]
+    #[error(
+        "the package lists {0} items; at most {ITEMS_PER_PACKAGE_MAX} are accepted per package"
+    )]
     TooManyItems(usize),
     #[error("{file}: {message}")]
     Test { file: String, message: String },
@@ -329,7 +333,9 @@ impl ImportedItem {
 
     /// Correct values of the response an interaction answers.
     pub fn correct_for(&self, interaction: &Interaction) -> &[String] {
-        self.response(interaction.response_identifier()).map(|r| r.correct.as_slice()).unwrap_or(&[])
+        self.response(interaction.response_identifier())
+            .map(|r| r.correct.as_slice())
+            .unwrap_or(&[])
     }
 }
 

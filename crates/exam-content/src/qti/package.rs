@@ -44,7 +44,12 @@ pub(crate) struct MemFiles<'a> {
 
 impl<'a> MemFiles<'a> {
     pub(crate) fn new(files: &'a BTreeMap<String, Vec<u8>>) -> Self {
-        Self { files: files.iter().filter_map(|(k, v)| Some((normalise(k).ok()?, v.as_slice()))).collect() }
+        Self {
+            files: files
+                .iter()
+                .filter_map(|(k, v)| Some((normalise(k).ok()?, v.as_slice())))
+                .collect(),
+        }
     }
 }
 
@@ -54,7 +59,9 @@ impl FileSource for MemFiles<'_> {
     }
 
     fn read(&mut self, path: &str, max: u64) -> Result<Option<Vec<u8>>, ReadFault> {
-        let Ok(p) = normalise(path) else { return Ok(None) };
+        let Ok(p) = normalise(path) else {
+            return Ok(None);
+        };
         match self.files.get(&p) {
             None => Ok(None),
             Some(b) if b.len() as u64 > max => Err(ReadFault::TooLarge),
@@ -65,7 +72,9 @@ impl FileSource for MemFiles<'_> {
 
 /// The directory part of a path in the package (`items/a.xml` → `items`, `a.xml` → ``).
 pub(crate) fn parent_dir(path: &str) -> String {
-    path.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default()
+    path.rsplit_once('/')
+        .map(|(d, _)| d.to_owned())
+        .unwrap_or_default()
 }
 
 /// Resolves `href` relative to `dir` inside the package. Refuses URLs, absolute paths and paths
@@ -73,7 +82,11 @@ pub(crate) fn parent_dir(path: &str) -> String {
 pub(crate) fn resolve_href(dir: &str, href: &str) -> Result<String, String> {
     let href = href.trim();
     let lower = href.to_ascii_lowercase();
-    if lower.contains("://") || lower.starts_with("data:") || lower.starts_with("mailto:") || href.starts_with("//") {
+    if lower.contains("://")
+        || lower.starts_with("data:")
+        || lower.starts_with("mailto:")
+        || href.starts_with("//")
+    {
         return Err("is outside the package (a URL); the package must contain the file".into());
     }
     let href = href.split(['#', '?']).next().unwrap_or_default();
@@ -124,7 +137,10 @@ fn percent_decode(s: &str) -> String {
 
 /// MIME type from the file extension.
 pub(crate) fn mime_for(path: &str) -> &'static str {
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
@@ -167,11 +183,16 @@ fn resources(manifest: &Element) -> Vec<Resource> {
             } else {
                 ResourceKind::Other
             };
-            let href = r
-                .attr("href")
-                .map(str::to_owned)
-                .or_else(|| r.child("file").and_then(|f| f.attr("href")).map(str::to_owned));
-            Resource { identifier: r.attr("identifier").unwrap_or_default().to_owned(), kind, href }
+            let href = r.attr("href").map(str::to_owned).or_else(|| {
+                r.child("file")
+                    .and_then(|f| f.attr("href"))
+                    .map(str::to_owned)
+            });
+            Resource {
+                identifier: r.attr("identifier").unwrap_or_default().to_owned(),
+                kind,
+                href,
+            }
         })
         .collect()
 }
@@ -186,16 +207,24 @@ pub fn import_package(bytes: &[u8]) -> Result<ImportReport, QtiError> {
         Ok(Some(b)) => b,
         Ok(None) => return Err(QtiError::NoManifest),
         Err(ArchiveError::EntryTooLarge { .. }) => {
-            return Err(QtiError::FileTooLarge { file: "imsmanifest.xml".into() });
+            return Err(QtiError::FileTooLarge {
+                file: "imsmanifest.xml".into(),
+            });
         }
         Err(e) => return Err(e.into()),
     };
     let manifest = xml::parse(&manifest_bytes).map_err(|e| QtiError::Manifest(e.to_string()))?;
     if manifest.name != "manifest" {
-        return Err(QtiError::Manifest(format!("the root element is <{}>, not <manifest>", manifest.name)));
+        return Err(QtiError::Manifest(format!(
+            "the root element is <{}>, not <manifest>",
+            manifest.name
+        )));
     }
     let resources = resources(&manifest);
-    let item_count = resources.iter().filter(|r| r.kind == ResourceKind::Item).count();
+    let item_count = resources
+        .iter()
+        .filter(|r| r.kind == ResourceKind::Item)
+        .count();
     if item_count > ITEMS_PER_PACKAGE_MAX {
         return Err(QtiError::TooManyItems(item_count));
     }
@@ -213,24 +242,45 @@ pub fn import_test_xml(
     let mut all = base_dir_files.clone();
     all.insert(file.clone(), xml.to_vec());
     let mut files_with_test = MemFiles::new(&all);
-    let resources = vec![Resource { identifier: file_stem(&file), kind: ResourceKind::Test, href: Some(file) }];
+    let resources = vec![Resource {
+        identifier: file_stem(&file),
+        kind: ResourceKind::Test,
+        href: Some(file),
+    }];
     import_with(&mut files_with_test, &resources)
 }
 
 fn problem(file: &str, item: Option<&str>, kind: ProblemKind, message: String) -> Problem {
-    Problem { file: file.to_owned(), item: item.map(str::to_owned), kind, message }
+    Problem {
+        file: file.to_owned(),
+        item: item.map(str::to_owned),
+        kind,
+        message,
+    }
 }
 
 fn read_xml(files: &mut dyn FileSource, path: &str) -> Result<Vec<u8>, (ProblemKind, String)> {
     match files.read(path, XML_FILE_BYTES_MAX) {
         Ok(Some(b)) => Ok(b),
-        Ok(None) => Err((ProblemKind::MissingFile, format!("{path} is not in the package"))),
-        Err(ReadFault::TooLarge) => Err((ProblemKind::TooLarge, format!("{path} is larger than {XML_FILE_BYTES_MAX} bytes"))),
-        Err(ReadFault::Other(why)) => Err((ProblemKind::MissingFile, format!("{path} cannot be read: {why}"))),
+        Ok(None) => Err((
+            ProblemKind::MissingFile,
+            format!("{path} is not in the package"),
+        )),
+        Err(ReadFault::TooLarge) => Err((
+            ProblemKind::TooLarge,
+            format!("{path} is larger than {XML_FILE_BYTES_MAX} bytes"),
+        )),
+        Err(ReadFault::Other(why)) => Err((
+            ProblemKind::MissingFile,
+            format!("{path} cannot be read: {why}"),
+        )),
     }
 }
 
-fn import_with(files: &mut dyn FileSource, resources: &[Resource]) -> Result<ImportReport, QtiError> {
+fn import_with(
+    files: &mut dyn FileSource,
+    resources: &[Resource],
+) -> Result<ImportReport, QtiError> {
     let mut report = ImportReport::default();
     // Resource identifier → resolved path, for items.
     let mut item_paths: BTreeMap<&str, String> = BTreeMap::new();
@@ -264,7 +314,10 @@ fn import_with(files: &mut dyn FileSource, resources: &[Resource]) -> Result<Imp
             extra.href.as_deref().unwrap_or("imsmanifest.xml"),
             None,
             ProblemKind::Structure,
-            format!("the package has more than one test; only the first is imported, {} is not", extra.identifier),
+            format!(
+                "the package has more than one test; only the first is imported, {} is not",
+                extra.identifier
+            ),
         ));
     }
 
@@ -290,11 +343,17 @@ fn import_with(files: &mut dyn FileSource, resources: &[Resource]) -> Result<Imp
         }
     }
     for r in resources.iter().filter(|r| r.kind == ResourceKind::Item) {
-        let Some(path) = item_paths.get(r.identifier.as_str()) else { continue };
+        let Some(path) = item_paths.get(r.identifier.as_str()) else {
+            continue;
+        };
         if paths_done.contains(path) {
             continue;
         }
-        let mut key = if r.identifier.is_empty() { file_stem(path) } else { r.identifier.clone() };
+        let mut key = if r.identifier.is_empty() {
+            file_stem(path)
+        } else {
+            r.identifier.clone()
+        };
         if keys.contains(&key) {
             key = path.clone();
         }
@@ -324,11 +383,21 @@ fn load_test(
     let path = match resource.href.as_deref().map(|h| resolve_href("", h)) {
         Some(Ok(p)) => p,
         Some(Err(why)) => {
-            problems.push(problem("imsmanifest.xml", None, ProblemKind::UnsafePath, format!("test href {why}")));
+            problems.push(problem(
+                "imsmanifest.xml",
+                None,
+                ProblemKind::UnsafePath,
+                format!("test href {why}"),
+            ));
             return None;
         }
         None => {
-            problems.push(problem("imsmanifest.xml", None, ProblemKind::Structure, "the test resource has no href".into()));
+            problems.push(problem(
+                "imsmanifest.xml",
+                None,
+                ProblemKind::Structure,
+                "the test resource has no href".into(),
+            ));
             return None;
         }
     };
@@ -339,9 +408,9 @@ fn load_test(
             return None;
         }
     };
-    let parsed = xml::parse(&bytes).map_err(|e| (ProblemKind::MalformedXml, e.to_string())).and_then(|root| {
-        parse_test(&path, &root).map_err(|m| (ProblemKind::Structure, m))
-    });
+    let parsed = xml::parse(&bytes)
+        .map_err(|e| (ProblemKind::MalformedXml, e.to_string()))
+        .and_then(|root| parse_test(&path, &root).map_err(|m| (ProblemKind::Structure, m)));
     let mut test = match parsed {
         Ok(t) => t,
         Err((kind, message)) => {
@@ -394,7 +463,10 @@ fn resolve_refs(
                         test_file,
                         Some(&r.identifier),
                         ProblemKind::MissingFile,
-                        format!("the test references item file {:?} ({p}), which is not in the package", r.href),
+                        format!(
+                            "the test references item file {:?} ({p}), which is not in the package",
+                            r.href
+                        ),
                     )),
                 }
             }
@@ -408,8 +480,14 @@ mod tests {
 
     #[test]
     fn hrefs_resolve_inside_the_package_only() {
-        assert_eq!(resolve_href("items", "images/a.png"), Ok("items/images/a.png".into()));
-        assert_eq!(resolve_href("tests", "../items/a.xml"), Ok("items/a.xml".into()));
+        assert_eq!(
+            resolve_href("items", "images/a.png"),
+            Ok("items/images/a.png".into())
+        );
+        assert_eq!(
+            resolve_href("tests", "../items/a.xml"),
+            Ok("items/a.xml".into())
+        );
         assert_eq!(resolve_href("", "a%20b.png"), Ok("a b.png".into()));
         assert!(resolve_href("", "../a.png").is_err());
         assert!(resolve_href("x", "/etc/passwd").is_err());

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use exam_domain::limits::{
     BLANKS_PER_ITEM_MAX, ITEM_ID_BYTES_MAX, ITEM_WEIGHT_MAX, OPTIONS_PER_ITEM_MAX, PROMPT_BYTES_MAX,
 };
-use exam_domain::{Blank, ChoiceOption, Item, ItemId, ItemKind, OptionId, Paper, PaperError, Section};
+use exam_domain::{
+    Blank, ChoiceOption, Item, ItemId, ItemKind, OptionId, Paper, PaperError, Section,
+};
 
 use super::item::true_false_choices;
 use super::{
@@ -44,22 +46,41 @@ pub fn to_paper(report: &ImportReport) -> Result<(Paper, Vec<Problem>), ToPaperE
     let items = convert_all(report, &layout, &mut problems);
     let mut sections = Vec::new();
     for s in layout.sections {
-        let section_items: Vec<Item> = s.keys.iter().filter_map(|k| items.get(k).map(|(i, _)| i.clone())).collect();
+        let section_items: Vec<Item> = s
+            .keys
+            .iter()
+            .filter_map(|k| items.get(k).map(|(i, _)| i.clone()))
+            .collect();
         if section_items.is_empty() {
-            push_bounded(&mut problems, Problem {
-                file: layout.file.clone(),
-                item: None,
-                kind: ProblemKind::TestRule,
-                message: format!("section {} has no item the paper can hold; it is left out", s.id),
-            });
+            push_bounded(
+                &mut problems,
+                Problem {
+                    file: layout.file.clone(),
+                    item: None,
+                    kind: ProblemKind::TestRule,
+                    message: format!(
+                        "section {} has no item the paper can hold; it is left out",
+                        s.id
+                    ),
+                },
+            );
             continue;
         }
-        sections.push(Section { id: s.id, title: s.title, items: section_items });
+        sections.push(Section {
+            id: s.id,
+            title: s.title,
+            items: section_items,
+        });
     }
     if sections.is_empty() {
         return Err(ToPaperError::NoItems);
     }
-    let paper = Paper { id, title, time_limit_secs, sections };
+    let paper = Paper {
+        id,
+        title,
+        time_limit_secs,
+        sections,
+    };
     paper.validate()?;
     Ok((paper, problems))
 }
@@ -67,7 +88,9 @@ pub fn to_paper(report: &ImportReport) -> Result<(Paper, Vec<Problem>), ToPaperE
 /// Converts an import with a test into a [`TestDefinition`] for [`crate::assembly::assemble`]:
 /// per top-level section its pool, `selection select` and `ordering shuffle`; `required` item
 /// refs stay required. Refuses `withReplacement` and selection in nested sections.
-pub fn to_test_definition(report: &ImportReport) -> Result<(TestDefinition, Vec<Problem>), ToPaperError> {
+pub fn to_test_definition(
+    report: &ImportReport,
+) -> Result<(TestDefinition, Vec<Problem>), ToPaperError> {
     let mut problems = Vec::new();
     let (layout, time_limit_secs, id, title) = layout(report, &mut problems);
     let items = convert_all(report, &layout, &mut problems);
@@ -82,36 +105,54 @@ pub fn to_test_definition(report: &ImportReport) -> Result<(TestDefinition, Vec<
         if s.nested_selection {
             return Err(ToPaperError::Section {
                 section: s.id,
-                message: "selection inside nested sections is not supported; flatten the section".into(),
+                message: "selection inside nested sections is not supported; flatten the section"
+                    .into(),
             });
         }
         let pool: Vec<PoolItem> = s
             .keys
             .iter()
-            .filter_map(|k| items.get(k).map(|(item, required)| PoolItem { item: item.clone(), required: *required }))
+            .filter_map(|k| {
+                items.get(k).map(|(item, required)| PoolItem {
+                    item: item.clone(),
+                    required: *required,
+                })
+            })
             .collect();
         if pool.is_empty() {
             continue;
         }
         if s.keys.len() != pool.len() && s.select.is_some() {
-            push_bounded(&mut problems, Problem {
-                file: layout.file.clone(),
-                item: None,
-                kind: ProblemKind::TestRule,
-                message: format!(
-                    "section {} draws from {} items instead of {} because some could not be converted",
-                    s.id,
-                    pool.len(),
-                    s.keys.len()
-                ),
-            });
+            push_bounded(
+                &mut problems,
+                Problem {
+                    file: layout.file.clone(),
+                    item: None,
+                    kind: ProblemKind::TestRule,
+                    message: format!(
+                        "section {} draws from {} items instead of {} because some could not be converted",
+                        s.id,
+                        pool.len(),
+                        s.keys.len()
+                    ),
+                },
+            );
         }
-        rules.push(SectionRule { id: s.id, title: s.title, select: s.select, shuffle: s.shuffle, pool });
+        rules.push(SectionRule {
+            id: s.id,
+            title: s.title,
+            select: s.select,
+            shuffle: s.shuffle,
+            pool,
+        });
     }
     if rules.is_empty() {
         return Err(ToPaperError::NoItems);
     }
-    Ok((TestDefinition::new(id, title, time_limit_secs, rules)?, problems))
+    Ok((
+        TestDefinition::new(id, title, time_limit_secs, rules)?,
+        problems,
+    ))
 }
 
 struct LayoutSection {
@@ -132,15 +173,39 @@ struct Layout {
 }
 
 fn layout(report: &ImportReport, problems: &mut Vec<Problem>) -> (Layout, u32, String, String) {
-    let rule = |file: &str, message: String| Problem { file: file.to_owned(), item: None, kind: ProblemKind::TestRule, message };
+    let rule = |file: &str, message: String| Problem {
+        file: file.to_owned(),
+        item: None,
+        kind: ProblemKind::TestRule,
+        message,
+    };
     let Some(test) = &report.test else {
-        let file = report.items.first().map(|i| i.file.clone()).unwrap_or_default();
-        push_bounded(problems, rule(&file, format!(
-            "there is no assessment test: all items are put into one section and the time limit is {DEFAULT_TIME_LIMIT_SECS} s; set the real time limit"
-        )));
+        let file = report
+            .items
+            .first()
+            .map(|i| i.file.clone())
+            .unwrap_or_default();
+        push_bounded(
+            problems,
+            rule(
+                &file,
+                format!(
+                    "there is no assessment test: all items are put into one section and the time limit is {DEFAULT_TIME_LIMIT_SECS} s; set the real time limit"
+                ),
+            ),
+        );
         let keys = report.items.iter().map(|i| i.key.clone()).collect();
-        let id = report.items.first().map(|i| i.key.clone()).unwrap_or_else(|| "qti-import".into());
-        let title = report.items.first().map(|i| i.title.clone()).filter(|t| !t.is_empty()).unwrap_or_else(|| id.clone());
+        let id = report
+            .items
+            .first()
+            .map(|i| i.key.clone())
+            .unwrap_or_else(|| "qti-import".into());
+        let title = report
+            .items
+            .first()
+            .map(|i| i.title.clone())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| id.clone());
         let layout = Layout {
             file,
             sections: vec![LayoutSection {
@@ -169,25 +234,47 @@ fn layout(report: &ImportReport, problems: &mut Vec<Problem>) -> (Layout, u32, S
         let mut nested_selection = false;
         note_nested(s, &file, problems, &mut nested_selection, true);
         if let Some(sel) = s.selection {
-            push_bounded(problems, rule(&file, format!(
-                "section {} draws {} of its {} items for each candidate{}; the paper lists them all: use to_test_definition and assembly::assemble for candidates' papers",
-                s.identifier,
-                sel.select,
-                s.item_refs().len(),
-                if sel.with_replacement { " with replacement" } else { "" }
-            )));
+            push_bounded(
+                problems,
+                rule(
+                    &file,
+                    format!(
+                        "section {} draws {} of its {} items for each candidate{}; the paper lists them all: use to_test_definition and assembly::assemble for candidates' papers",
+                        s.identifier,
+                        sel.select,
+                        s.item_refs().len(),
+                        if sel.with_replacement {
+                            " with replacement"
+                        } else {
+                            ""
+                        }
+                    ),
+                ),
+            );
         }
         if !s.shuffle {
-            push_bounded(problems, rule(&file, format!(
-                "section {} keeps its items in order (no ordering shuffle), but the platform shuffles items within each section for every candidate",
-                s.identifier
-            )));
+            push_bounded(
+                problems,
+                rule(
+                    &file,
+                    format!(
+                        "section {} keeps its items in order (no ordering shuffle), but the platform shuffles items within each section for every candidate",
+                        s.identifier
+                    ),
+                ),
+            );
         }
         if let Some(t) = s.time_limit_secs {
-            push_bounded(problems, rule(&file, format!(
-                "section {} has its own time limit ({t} s), which a paper cannot hold; only the test's time limit applies",
-                s.identifier
-            )));
+            push_bounded(
+                problems,
+                rule(
+                    &file,
+                    format!(
+                        "section {} has its own time limit ({t} s), which a paper cannot hold; only the test's time limit applies",
+                        s.identifier
+                    ),
+                ),
+            );
         }
         let keys: Vec<String> = s.item_refs().iter().map(|r| r.identifier.clone()).collect();
         for r in s.item_refs() {
@@ -195,7 +282,11 @@ fn layout(report: &ImportReport, problems: &mut Vec<Problem>) -> (Layout, u32, S
         }
         sections.push(LayoutSection {
             id: s.identifier.clone(),
-            title: if s.title.is_empty() { s.identifier.clone() } else { s.title.clone() },
+            title: if s.title.is_empty() {
+                s.identifier.clone()
+            } else {
+                s.title.clone()
+            },
             select: s.selection.map(|x| x.select),
             with_replacement: s.selection.is_some_and(|x| x.with_replacement),
             nested_selection,
@@ -203,12 +294,35 @@ fn layout(report: &ImportReport, problems: &mut Vec<Problem>) -> (Layout, u32, S
             keys,
         });
     }
-    let id = if test.identifier.is_empty() { "qti-import".to_owned() } else { test.identifier.clone() };
-    let title = if test.title.is_empty() { id.clone() } else { test.title.clone() };
-    (Layout { file, sections, refs }, time_limit_secs, id, title)
+    let id = if test.identifier.is_empty() {
+        "qti-import".to_owned()
+    } else {
+        test.identifier.clone()
+    };
+    let title = if test.title.is_empty() {
+        id.clone()
+    } else {
+        test.title.clone()
+    };
+    (
+        Layout {
+            file,
+            sections,
+            refs,
+        },
+        time_limit_secs,
+        id,
+        title,
+    )
 }
 
-fn note_nested(s: &ImportedSection, file: &str, problems: &mut Vec<Problem>, nested_selection: &mut bool, top: bool) {
+fn note_nested(
+    s: &ImportedSection,
+    file: &str,
+    problems: &mut Vec<Problem>,
+    nested_selection: &mut bool,
+    top: bool,
+) {
     for c in &s.children {
         if let SectionPart::Section(sub) = c {
             if sub.selection.is_some() || (!top && s.selection.is_some()) {
@@ -217,23 +331,34 @@ fn note_nested(s: &ImportedSection, file: &str, problems: &mut Vec<Problem>, nes
             if s.selection.is_some() {
                 *nested_selection = true;
             }
-            push_bounded(problems, Problem {
-                file: file.to_owned(),
-                item: None,
-                kind: ProblemKind::TestRule,
-                message: format!(
-                    "sub-section {} of section {} is merged into it (a paper has one level of sections)",
-                    sub.identifier, s.identifier
-                ),
-            });
+            push_bounded(
+                problems,
+                Problem {
+                    file: file.to_owned(),
+                    item: None,
+                    kind: ProblemKind::TestRule,
+                    message: format!(
+                        "sub-section {} of section {} is merged into it (a paper has one level of sections)",
+                        sub.identifier, s.identifier
+                    ),
+                },
+            );
             note_nested(sub, file, problems, nested_selection, false);
         }
     }
 }
 
 /// Converts every item the layout uses (and reports the ones it does not use).
-fn convert_all(report: &ImportReport, layout: &Layout, problems: &mut Vec<Problem>) -> BTreeMap<String, (Item, bool)> {
-    let used: BTreeSet<&str> = layout.sections.iter().flat_map(|s| s.keys.iter().map(String::as_str)).collect();
+fn convert_all(
+    report: &ImportReport,
+    layout: &Layout,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, (Item, bool)> {
+    let used: BTreeSet<&str> = layout
+        .sections
+        .iter()
+        .flat_map(|s| s.keys.iter().map(String::as_str))
+        .collect();
     let mut out = BTreeMap::new();
     let mut ids = BTreeSet::new();
     for item in &report.items {
@@ -246,12 +371,19 @@ fn convert_all(report: &ImportReport, layout: &Layout, problems: &mut Vec<Proble
             });
             continue;
         }
-        let (weight, required) = layout.refs.get(&item.key).copied().unwrap_or((item.max_score.unwrap_or(1.0), false));
+        let (weight, required) = layout
+            .refs
+            .get(&item.key)
+            .copied()
+            .unwrap_or((item.max_score.unwrap_or(1.0), false));
         let mut notes = Vec::new();
         match convert(item, weight, &mut notes) {
             Ok(converted) => {
                 if !ids.insert(converted.id.clone()) {
-                    notes.push((ProblemKind::NotRepresentable, format!("its id {} is already used by another item", converted.id)));
+                    notes.push((
+                        ProblemKind::NotRepresentable,
+                        format!("its id {} is already used by another item", converted.id),
+                    ));
                 } else {
                     out.insert(item.key.clone(), (converted, required));
                 }
@@ -259,7 +391,15 @@ fn convert_all(report: &ImportReport, layout: &Layout, problems: &mut Vec<Proble
             Err(message) => notes.push((ProblemKind::NotRepresentable, message)),
         }
         for (kind, message) in notes {
-            push_bounded(problems, Problem { file: item.file.clone(), item: Some(item.key.clone()), kind, message });
+            push_bounded(
+                problems,
+                Problem {
+                    file: item.file.clone(),
+                    item: Some(item.key.clone()),
+                    kind,
+                    message,
+                },
+            );
         }
     }
     out
@@ -273,65 +413,119 @@ fn item_id(key: &str, notes: &mut Notes) -> Result<ItemId, String> {
     }
     let cleaned: String = key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(ITEM_ID_BYTES_MAX)
         .collect();
     let id = ItemId::parse(&cleaned).map_err(|e| format!("no usable item id from {key:?}: {e}"))?;
-    notes.push((ProblemKind::Approximated, format!("its key {key:?} is not a valid item id; the paper uses {id}")));
+    notes.push((
+        ProblemKind::Approximated,
+        format!("its key {key:?} is not a valid item id; the paper uses {id}"),
+    ));
     Ok(id)
 }
 
 fn join_text(parts: &[&str]) -> String {
-    parts.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n")
+    parts
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn convert(item: &ImportedItem, weight: f64, notes: &mut Notes) -> Result<Item, String> {
     let id = item_id(&item.key, notes)?;
     if weight.fract() != 0.0 || weight < 1.0 || weight > f64::from(ITEM_WEIGHT_MAX) {
-        return Err(format!("its weight {weight} is not a whole number of points from 1 to {ITEM_WEIGHT_MAX}"));
+        return Err(format!(
+            "its weight {weight} is not a whole number of points from 1 to {ITEM_WEIGHT_MAX}"
+        ));
     }
     let weight = weight as u32;
     let (prompt, kind) = match (item.item_type, item.interactions.as_slice()) {
-        (ItemType::TrueFalse | ItemType::SingleChoice | ItemType::MultipleChoice, [choice @ Interaction::Choice { prompt, choices, shuffle, max_choices, .. }]) => {
+        (
+            ItemType::TrueFalse | ItemType::SingleChoice | ItemType::MultipleChoice,
+            [
+                choice @ Interaction::Choice {
+                    prompt,
+                    choices,
+                    shuffle,
+                    max_choices,
+                    ..
+                },
+            ],
+        ) => {
             let correct = correct_choices(item, choice);
             let text = join_text(&[&item.body_text, prompt]);
             let kind = if item.item_type == ItemType::TrueFalse {
-                let (true_id, _) = true_false_choices(choices).ok_or("the true/false choices were not recognised")?;
-                let [c] = correct.as_slice() else { return Err("a true/false item needs exactly one correct choice".into()) };
+                let (true_id, _) = true_false_choices(choices)
+                    .ok_or("the true/false choices were not recognised")?;
+                let [c] = correct.as_slice() else {
+                    return Err("a true/false item needs exactly one correct choice".into());
+                };
                 choice_scoring_notes(item, choice, notes);
-                ItemKind::TrueFalse { correct: c == true_id }
+                ItemKind::TrueFalse {
+                    correct: c == true_id,
+                }
             } else {
                 if choices.len() < 2 || choices.len() > OPTIONS_PER_ITEM_MAX {
-                    return Err(format!("{} choices; the platform takes 2 to {OPTIONS_PER_ITEM_MAX}", choices.len()));
+                    return Err(format!(
+                        "{} choices; the platform takes 2 to {OPTIONS_PER_ITEM_MAX}",
+                        choices.len()
+                    ));
                 }
                 let options = choices
                     .iter()
                     .map(|c| {
-                        let id = OptionId::parse(&c.identifier).map_err(|e| format!("choice id {:?}: {e}", c.identifier))?;
-                        Ok(ChoiceOption { id, text: c.text.clone() })
+                        let id = OptionId::parse(&c.identifier)
+                            .map_err(|e| format!("choice id {:?}: {e}", c.identifier))?;
+                        Ok(ChoiceOption {
+                            id,
+                            text: c.text.clone(),
+                        })
                     })
                     .collect::<Result<Vec<_>, String>>()?;
                 if !shuffle {
                     notes.push((ProblemKind::Approximated, "its choices are in a fixed order (shuffle=false), but the platform shuffles options for every candidate".into()));
                 } else if choices.iter().any(|c| c.fixed) {
-                    let fixed: Vec<&str> = choices.iter().filter(|c| c.fixed).map(|c| c.identifier.as_str()).collect();
+                    let fixed: Vec<&str> = choices
+                        .iter()
+                        .filter(|c| c.fixed)
+                        .map(|c| c.identifier.as_str())
+                        .collect();
                     notes.push((ProblemKind::Approximated, format!("choice(s) {} are fixed in place, but the platform shuffles all options", fixed.join(", "))));
                 }
                 if choices.iter().any(|c| c.text.trim().is_empty()) {
                     notes.push((ProblemKind::Approximated, "a choice has no text".into()));
                 }
                 choice_scoring_notes(item, choice, notes);
-                let to_id = |c: &String| OptionId::parse(c).map_err(|e| format!("correct choice {c:?}: {e}"));
+                let to_id = |c: &String| {
+                    OptionId::parse(c).map_err(|e| format!("correct choice {c:?}: {e}"))
+                };
                 if item.item_type == ItemType::SingleChoice {
                     let [c] = correct.as_slice() else {
-                        return Err(format!("a single-choice item needs exactly one correct choice, it has {}", correct.len()));
+                        return Err(format!(
+                            "a single-choice item needs exactly one correct choice, it has {}",
+                            correct.len()
+                        ));
                     };
-                    ItemKind::SingleChoice { options, correct: to_id(c)? }
+                    ItemKind::SingleChoice {
+                        options,
+                        correct: to_id(c)?,
+                    }
                 } else {
                     if *max_choices != 0 && (*max_choices as usize) < choices.len() {
                         notes.push((ProblemKind::Approximated, format!("at most {max_choices} choices may be selected in QTI; the platform does not limit the number")));
                     }
-                    let correct = correct.iter().map(to_id).collect::<Result<BTreeSet<_>, _>>()?;
+                    let correct = correct
+                        .iter()
+                        .map(to_id)
+                        .collect::<Result<BTreeSet<_>, _>>()?;
                     ItemKind::MultipleChoice { options, correct }
                 }
             };
@@ -339,11 +533,16 @@ fn convert(item: &ImportedItem, weight: f64, notes: &mut Notes) -> Result<Item, 
         }
         (ItemType::FillIn, interactions) => {
             if interactions.len() > BLANKS_PER_ITEM_MAX {
-                return Err(format!("{} blanks; the platform takes at most {BLANKS_PER_ITEM_MAX}", interactions.len()));
+                return Err(format!(
+                    "{} blanks; the platform takes at most {BLANKS_PER_ITEM_MAX}",
+                    interactions.len()
+                ));
             }
             let mut blanks = Vec::new();
             for i in interactions {
-                blanks.push(Blank { accepted: accepted_answers(item, i, notes)? });
+                blanks.push(Blank {
+                    accepted: accepted_answers(item, i, notes)?,
+                });
             }
             let text = item.body_text.clone();
             if text.matches("____").count() != blanks.len() {
@@ -359,7 +558,10 @@ fn convert(item: &ImportedItem, weight: f64, notes: &mut Notes) -> Result<Item, 
                 notes.push((ProblemKind::Approximated, "it declares automatic scoring for extended text; the platform has a person score it".into()));
             }
             let reference = item.scorer_rubric.clone().unwrap_or_default();
-            (join_text(&[&item.body_text, prompt]), ItemKind::ShortAnswer { reference })
+            (
+                join_text(&[&item.body_text, prompt]),
+                ItemKind::ShortAnswer { reference },
+            )
         }
         (ItemType::InlineChoice, _) => {
             return Err("it uses inline choice (a drop-down inside the text), which the platform's paper model has no item type for yet; it is left out".into());
@@ -384,7 +586,12 @@ fn convert(item: &ImportedItem, weight: f64, notes: &mut Notes) -> Result<Item, 
             ),
         ));
     }
-    Ok(Item { id, weight, prompt, kind })
+    Ok(Item {
+        id,
+        weight,
+        prompt,
+        kind,
+    })
 }
 
 fn correct_choices(item: &ImportedItem, choice: &Interaction) -> Vec<String> {
@@ -394,7 +601,13 @@ fn correct_choices(item: &ImportedItem, choice: &Interaction) -> Vec<String> {
     }
     item.response(choice.response_identifier())
         .and_then(|r| r.mapping.as_ref())
-        .map(|m| m.entries.iter().filter(|e| e.value > 0.0).map(|e| e.key.clone()).collect())
+        .map(|m| {
+            m.entries
+                .iter()
+                .filter(|e| e.value > 0.0)
+                .map(|e| e.key.clone())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -433,9 +646,15 @@ fn choice_scoring_notes(item: &ImportedItem, choice: &Interaction, notes: &mut N
 
 /// Accepted answers of one blank: the correct response, plus mapped keys worth full marks; keys
 /// worth part of the marks are reported, since a blank is right or wrong on the platform.
-fn accepted_answers(item: &ImportedItem, interaction: &Interaction, notes: &mut Notes) -> Result<Vec<String>, String> {
+fn accepted_answers(
+    item: &ImportedItem,
+    interaction: &Interaction,
+    notes: &mut Notes,
+) -> Result<Vec<String>, String> {
     let rid = interaction.response_identifier();
-    let decl = item.response(rid).ok_or_else(|| format!("response {rid} is not declared"))?;
+    let decl = item
+        .response(rid)
+        .ok_or_else(|| format!("response {rid} is not declared"))?;
     let mut accepted: Vec<String> = Vec::new();
     let push = |s: &str, acc: &mut Vec<String>| {
         if !s.trim().is_empty() && !acc.iter().any(|a| a == s) {
@@ -445,7 +664,9 @@ fn accepted_answers(item: &ImportedItem, interaction: &Interaction, notes: &mut 
     for c in &decl.correct {
         push(c, &mut accepted);
     }
-    if let (Scoring::MapResponse { .. } | Scoring::Unspecified, Some(m)) = (&item.scoring, &decl.mapping) {
+    if let (Scoring::MapResponse { .. } | Scoring::Unspecified, Some(m)) =
+        (&item.scoring, &decl.mapping)
+    {
         let top = m.entries.iter().map(|e| e.value).fold(0.0_f64, f64::max);
         for e in &m.entries {
             if e.value > 0.0 && e.value == top {

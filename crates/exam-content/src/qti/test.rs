@@ -13,16 +13,24 @@ use super::{
 /// Parses a test file for its structure only: item references are not followed.
 pub fn parse_test_xml(file_name: &str, xml: &[u8]) -> Result<ImportedTest, QtiError> {
     if xml.len() as u64 > XML_FILE_BYTES_MAX {
-        return Err(QtiError::FileTooLarge { file: file_name.to_owned() });
+        return Err(QtiError::FileTooLarge {
+            file: file_name.to_owned(),
+        });
     }
-    let fail = |message: String| QtiError::Test { file: file_name.to_owned(), message };
+    let fail = |message: String| QtiError::Test {
+        file: file_name.to_owned(),
+        message,
+    };
     let root = xml::parse(xml).map_err(|e| fail(e.to_string()))?;
     parse_test(file_name, &root).map_err(fail)
 }
 
 pub(crate) fn parse_test(file: &str, root: &Element) -> Result<ImportedTest, String> {
     if root.name != "assessmentTest" {
-        return Err(format!("the root element is <{}>, not an assessment test", root.name));
+        return Err(format!(
+            "the root element is <{}>, not an assessment test",
+            root.name
+        ));
     }
     let version = version_of(root).ok_or_else(|| {
         format!(
@@ -37,15 +45,22 @@ pub(crate) fn parse_test(file: &str, root: &Element) -> Result<ImportedTest, Str
         for s in part.children_named("assessmentSection") {
             sections.push(parse_section(s, 1, &mut refs)?);
         }
-        parts.push((ImportedTestPart { identifier: part.attr("identifier").unwrap_or_default().to_owned(), sections }, time_limit(part)));
+        parts.push((
+            ImportedTestPart {
+                identifier: part.attr("identifier").unwrap_or_default().to_owned(),
+                sections,
+            },
+            time_limit(part),
+        ));
     }
     if parts.is_empty() {
         return Err("the test has no testPart".into());
     }
-    let time_limit_secs = time_limit(root).or_else(|| match parts.as_slice() {
+    let only_part_limit = match parts.as_slice() {
         [(_, t)] => *t,
         _ => None,
-    });
+    };
+    let time_limit_secs = time_limit(root).or(only_part_limit);
     Ok(ImportedTest {
         identifier: root.attr("identifier").unwrap_or_default().to_owned(),
         title: root.attr("title").unwrap_or_default().to_owned(),
@@ -57,7 +72,12 @@ pub(crate) fn parse_test(file: &str, root: &Element) -> Result<ImportedTest, Str
 }
 
 fn time_limit(e: &Element) -> Option<u32> {
-    let secs = e.child("timeLimits")?.attr("maxTime")?.trim().parse::<f64>().ok()?;
+    let secs = e
+        .child("timeLimits")?
+        .attr("maxTime")?
+        .trim()
+        .parse::<f64>()
+        .ok()?;
     (secs.is_finite() && secs > 0.0 && secs <= f64::from(u32::MAX)).then(|| secs.round() as u32)
 }
 
@@ -72,7 +92,9 @@ fn flag(e: &Element, name: &str, default: bool) -> bool {
 fn parse_section(s: &Element, depth: usize, refs: &mut usize) -> Result<ImportedSection, String> {
     let identifier = s.attr("identifier").unwrap_or_default().to_owned();
     if depth > SECTION_DEPTH_MAX {
-        return Err(format!("section {identifier} is nested deeper than {SECTION_DEPTH_MAX} levels"));
+        return Err(format!(
+            "section {identifier} is nested deeper than {SECTION_DEPTH_MAX} levels"
+        ));
     }
     let selection = match s.child("selection") {
         None => None,
@@ -80,8 +102,13 @@ fn parse_section(s: &Element, depth: usize, refs: &mut usize) -> Result<Imported
             let select = sel
                 .attr("select")
                 .and_then(|v| v.trim().parse::<u32>().ok())
-                .ok_or_else(|| format!("section {identifier}: selection has no valid select count"))?;
-            Some(Selection { select, with_replacement: flag(sel, "withReplacement", false) })
+                .ok_or_else(|| {
+                    format!("section {identifier}: selection has no valid select count")
+                })?;
+            Some(Selection {
+                select,
+                with_replacement: flag(sel, "withReplacement", false),
+            })
         }
     };
     let mut children = Vec::new();
@@ -91,12 +118,16 @@ fn parse_section(s: &Element, depth: usize, refs: &mut usize) -> Result<Imported
             "assessmentItemRef" => {
                 *refs += 1;
                 if *refs > ITEMS_PER_PACKAGE_MAX {
-                    return Err(format!("the test references more than {ITEMS_PER_PACKAGE_MAX} items"));
+                    return Err(format!(
+                        "the test references more than {ITEMS_PER_PACKAGE_MAX} items"
+                    ));
                 }
                 item_count += 1;
                 children.push(SectionPart::Item(parse_ref(c)?));
             }
-            "assessmentSection" => children.push(SectionPart::Section(parse_section(c, depth + 1, refs)?)),
+            "assessmentSection" => {
+                children.push(SectionPart::Section(parse_section(c, depth + 1, refs)?))
+            }
             "assessmentSectionRef" => {
                 return Err(format!(
                     "section {identifier} includes another file through assessmentSectionRef, which is not supported; inline the section"
@@ -110,7 +141,9 @@ fn parse_section(s: &Element, depth: usize, refs: &mut usize) -> Result<Imported
         visible: flag(s, "visible", true),
         required: flag(s, "required", false),
         selection,
-        shuffle: s.child("ordering").is_some_and(|o| flag(o, "shuffle", false)),
+        shuffle: s
+            .child("ordering")
+            .is_some_and(|o| flag(o, "shuffle", false)),
         time_limit_secs: time_limit(s),
         item_count,
         children,

@@ -16,7 +16,9 @@ pub const XML_NODES_MAX: usize = 200_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
-    #[error("the XML is not well-formed ({0}); fix the file in the authoring tool and export it again")]
+    #[error(
+        "the XML is not well-formed ({0}); fix the file in the authoring tool and export it again"
+    )]
     Malformed(String),
     #[error("the XML nests elements deeper than {XML_DEPTH_MAX} levels")]
     TooDeep,
@@ -24,7 +26,9 @@ pub enum XmlError {
     TooManyNodes,
     #[error("the XML has no root element")]
     NoRoot,
-    #[error("the file is declared as {0}, which is not supported (UTF-8, ISO-8859-1 and US-ASCII are)")]
+    #[error(
+        "the file is declared as {0}, which is not supported (UTF-8, ISO-8859-1 and US-ASCII are)"
+    )]
     Encoding(String),
     #[error("the file is not valid UTF-8 text; save it as UTF-8")]
     NotUtf8,
@@ -50,7 +54,10 @@ pub enum Node {
 
 impl Element {
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Child elements in order.
@@ -123,7 +130,9 @@ pub fn decode(bytes: &[u8]) -> Result<String, XmlError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let declared = declared_encoding(bytes).map(|e| e.to_ascii_lowercase());
     match declared.as_deref() {
-        None | Some("utf-8" | "utf8") => std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| XmlError::NotUtf8),
+        None | Some("utf-8" | "utf8") => std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| XmlError::NotUtf8),
         Some("iso-8859-1" | "latin1" | "latin-1" | "iso8859-1" | "us-ascii" | "ascii") => {
             // Latin-1 maps each byte to the code point of the same value.
             Ok(bytes.iter().map(|&b| char::from(b)).collect())
@@ -139,7 +148,11 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     let end = decl.find("?>")?;
     let decl = decl.get(..end)?;
     let at = decl.find("encoding")?;
-    let rest = decl.get(at + "encoding".len()..)?.trim_start().strip_prefix('=')?.trim_start();
+    let rest = decl
+        .get(at + "encoding".len()..)?
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
     let quote = rest.chars().next()?;
     if quote != '"' && quote != '\'' {
         return None;
@@ -169,7 +182,12 @@ fn start_element(e: &BytesStart<'_>) -> Result<Element, XmlError> {
         }
         attrs.push((normalise_name(&key), value));
     }
-    Ok(Element { name: normalise_name(&raw_name), namespace, attrs, children: Vec::new() })
+    Ok(Element {
+        name: normalise_name(&raw_name),
+        namespace,
+        attrs,
+        children: Vec::new(),
+    })
 }
 
 fn resolve_entity(name: &str) -> Option<&'static str> {
@@ -203,7 +221,9 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
         }
     };
     loop {
-        let event = reader.read_event().map_err(|e| XmlError::Malformed(e.to_string()))?;
+        let event = reader
+            .read_event()
+            .map_err(|e| XmlError::Malformed(e.to_string()))?;
         match event {
             Event::Start(e) => {
                 nodes += 1;
@@ -235,7 +255,9 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
             }
             Event::End(_) => {
                 let Some(done) = stack.pop() else {
-                    return Err(XmlError::Malformed("a closing tag without an opening tag".into()));
+                    return Err(XmlError::Malformed(
+                        "a closing tag without an opening tag".into(),
+                    ));
                 };
                 if stack.is_empty() {
                     root = Some(done);
@@ -278,7 +300,9 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
         }
     }
     if !stack.is_empty() {
-        return Err(XmlError::Malformed("the file ends inside an element (truncated?)".into()));
+        return Err(XmlError::Malformed(
+            "the file ends inside an element (truncated?)".into(),
+        ));
     }
     root.ok_or(XmlError::NoRoot)
 }
@@ -305,7 +329,10 @@ mod tests {
 
     #[test]
     fn names_are_normalised() {
-        assert_eq!(normalise_name("qti-choice-interaction"), "choiceInteraction");
+        assert_eq!(
+            normalise_name("qti-choice-interaction"),
+            "choiceInteraction"
+        );
         assert_eq!(normalise_name("max-choices"), "maxChoices");
         assert_eq!(normalise_name("cp:manifest"), "manifest");
         assert_eq!(normalise_name("choiceInteraction"), "choiceInteraction");
@@ -317,7 +344,8 @@ mod tests {
         let root = parse(b"<a x='1 &amp; 2'>&lt;b&gt; &#x4e2d;</a>").expect("parses");
         assert_eq!(root.text(), "<b> \u{4e2d}");
         assert_eq!(root.attr("x"), Some("1 & 2"));
-        let latin = parse(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>caf\xe9</a>").expect("latin-1");
+        let latin = parse(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>caf\xe9</a>")
+            .expect("latin-1");
         assert_eq!(latin.text(), "caf\u{e9}");
     }
 
