@@ -8,16 +8,22 @@ use exam_site_core::CandidateRecord;
 
 use crate::store::{self, DirState, NewSession};
 
-/// The sample paper shipped inside the binary.
-const DEMO_PAPER: &str = include_str!("../demo/paper.json");
+/// The sample paper shipped inside the binary, as a QTI 2.1 content package.
+const DEMO_PACKAGE: &[u8] = include_bytes!("../demo/dygz-theory-qti21.zip");
 /// Most demo candidates.
 pub const DEMO_CANDIDATES_MAX: u32 = 10_000;
 /// Longest wait before a demo session starts: one day.
 pub const DEMO_START_IN_SECS_MAX: u64 = 86_400;
 
+/// The demo paper, imported from its QTI package; any problem the importer reports is an error.
 pub fn paper() -> anyhow::Result<Paper> {
-    let paper: Paper =
-        serde_json::from_str(DEMO_PAPER).context("the built-in demo paper is malformed")?;
+    let report = exam_content::qti::import_package(DEMO_PACKAGE)
+        .context("the built-in demo package is malformed")?;
+    let (paper, problems) =
+        exam_content::qti::to_paper(&report).context("the built-in demo package is not a paper")?;
+    if let Some(p) = report.problems.iter().chain(&problems).next() {
+        anyhow::bail!("the built-in demo package has a problem: {p}");
+    }
     paper
         .validate()
         .context("the built-in demo paper is invalid")?;

@@ -23,15 +23,21 @@ fn small_paper_round_trips() {
     round_trip(&exam_domain::demo::small_paper());
 }
 
+/// The demo site's package (QTI is its source): it imports without a single problem, has every
+/// item type, and exports back to the same paper.
 #[test]
-fn demo_paper_round_trips() {
+fn demo_package_imports_cleanly_and_round_trips() {
     let path = format!(
-        "{}/../../site-server/demo/paper.json",
+        "{}/../../site-server/demo/dygz-theory-qti21.zip",
         env!("CARGO_MANIFEST_DIR")
     );
-    let paper: Paper =
-        serde_json::from_slice(&std::fs::read(&path).expect("demo paper")).expect("parses");
+    let report = exam_content::qti::import_package(&std::fs::read(&path).expect("demo package"))
+        .expect("imports");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let (paper, problems) = exam_content::qti::to_paper(&report).expect("converts");
+    assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(paper.items().count(), 70);
+    assert_eq!(paper.sections.len(), 5);
     round_trip(&paper);
 }
 
