@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::content;
 use crate::store::{self, Session};
 use crate::time;
 
@@ -32,6 +33,31 @@ enum Command {
     /// Exam plans: sessions and their roster cutoff.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Question content: QTI 2.1 / 3.0 packages.
+    #[command(subcommand)]
+    Content(ContentCommand),
+}
+
+#[derive(Subcommand)]
+enum ContentCommand {
+    /// Import a QTI content package (.zip).
+    Import {
+        file: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Import the items that can be imported even if others cannot.
+        #[arg(long)]
+        accept_problems: bool,
+    },
+    /// Show an imported package: sections, items, correct responses, problems.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List imported packages.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -65,7 +91,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let conn = store::open(&cli.data)?;
+    let mut conn = store::open(&cli.data)?;
     match cli.command {
         Command::Plan(PlanCommand::Add {
             id,
@@ -106,6 +132,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Content(ContentCommand::Import {
+            file,
+            json,
+            accept_problems,
+        }) => {
+            let bytes = read_bounded(&file, content::PACKAGE_BYTES_MAX as u64)?;
+            let stem = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("content");
+            let imported = content::import(&mut conn, &bytes, stem, accept_problems)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&imported)?);
+            } else {
+                print!("{}", content::summary(&imported.report));
+                if imported.added {
+                    println!("imported as {}", imported.id);
+                } else {
+                    println!("{} was imported before; nothing changed", imported.id);
+                }
+            }
+            Ok(())
+        }
+        Command::Content(ContentCommand::Show { id, json }) => {
+            let report = content::show(&conn, &id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", content::summary(&report));
+            }
+            Ok(())
+        }
+        Command::Content(ContentCommand::List) => {
+            for (id, title) in content::list(&conn)? {
+                println!("{id}\t{title}");
+            }
+            Ok(())
+        }
         Command::Plan(PlanCommand::List) => {
             for s in store::sessions(&conn)? {
                 println!(
@@ -119,4 +183,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Reads a whole file, refusing one larger than `max` bytes before reading it.
+fn read_bounded(path: &std::path::Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+        .len();
+    anyhow::ensure!(
+        len <= max,
+        "{} is {len} bytes; at most {max} are accepted",
+        path.display()
+    );
+    std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }

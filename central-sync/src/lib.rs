@@ -5,5 +5,6 @@
 //! import is one transaction), and never reset a store it cannot read.
 
 pub mod cli;
+pub mod content;
 pub mod store;
 pub mod time;

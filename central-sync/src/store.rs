@@ -117,6 +117,14 @@ pub fn open(dir: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Milliseconds since the Unix epoch (import timestamps only).
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// An exam session in the plan.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Session {
