@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::content;
 use crate::store::{self, Session};
 use crate::time;
+use crate::{content, rosters};
 
 /// Default hours before a session's start after which its roster is frozen.
 pub const DEFAULT_CUTOFF_HOURS: u32 = 48;
@@ -33,9 +33,47 @@ enum Command {
     /// Exam plans: sessions and their roster cutoff.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Candidate rosters of planned sessions.
+    #[command(subcommand)]
+    Roster(RosterCommand),
+    /// Candidate photos.
+    #[command(subcommand)]
+    Photos(PhotosCommand),
     /// Question content: QTI 2.1 / 3.0 packages.
     #[command(subcommand)]
     Content(ContentCommand),
+}
+
+#[derive(Subcommand)]
+enum RosterCommand {
+    /// Import a roster (.xlsx, .xls, .ods or .csv) into a session.
+    Import {
+        file: PathBuf,
+        /// The session the candidates sit.
+        #[arg(long)]
+        session: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write the rejected rows, with the reasons, to this .xlsx to fix and import again.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Act as if it were this time (China Standard Time), e.g. to replay an import.
+        #[arg(long, hide = true)]
+        now: Option<String>,
+    },
+    /// Write a blank roster template with filling instructions.
+    Template { out: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum PhotosCommand {
+    /// Import a .zip of photos named <ID number>.jpg or .png.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +168,53 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 time::format_cst(s.starts_at_unix_ms),
                 time::format_cst(s.roster_cutoff_unix_ms())
             );
+            Ok(())
+        }
+        Command::Roster(RosterCommand::Import {
+            file,
+            session,
+            json,
+            report,
+            now,
+        }) => {
+            let now = match now {
+                Some(t) => time::parse_cst(&t)?,
+                None => store::unix_ms(),
+            };
+            let result = rosters::import(&mut conn, &session, &file, now)?;
+            if let Some(out) = &report {
+                exam_content::roster::write_report_xlsx(&result, out)?;
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                print!("{}", rosters::roster_summary(&result));
+                let n = rosters::count(&conn, &session)?;
+                println!(
+                    "场次 {session} 现有 {n} 名考生 / session {session} now has {n} candidates"
+                );
+                if let Some(out) = &report {
+                    let out = out.display();
+                    println!(
+                        "被拒绝的行已写入 {out}，修改后可重新导入 / the rejected rows are in {out}: fix them there and import that file"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Roster(RosterCommand::Template { out }) => {
+            exam_content::roster::write_template_xlsx(&out)?;
+            println!("{}", out.display());
+            Ok(())
+        }
+        Command::Photos(PhotosCommand::Import { file, json }) => {
+            let bytes = read_bounded(&file, rosters::PHOTO_ARCHIVE_BYTES_MAX)?;
+            let result = rosters::import_photos(&mut conn, &bytes, store::unix_ms())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                print!("{}", rosters::photo_summary(&result));
+            }
             Ok(())
         }
         Command::Content(ContentCommand::Import {

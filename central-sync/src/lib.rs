@@ -6,5 +6,6 @@
 
 pub mod cli;
 pub mod content;
+pub mod rosters;
 pub mod store;
 pub mod time;

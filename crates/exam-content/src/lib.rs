@@ -8,6 +8,6 @@
 
 pub mod archive;
 pub mod assembly;
-pub mod qti;
 pub mod photos;
+pub mod qti;
 pub mod roster;

@@ -28,7 +28,9 @@ pub const DIMENSION_MAX: u32 = 4_000;
 /// Why a whole archive was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PhotoError {
-    #[error("照片压缩包为空，请选择正确的 .zip 文件 / the photo archive is empty: choose the right .zip file")]
+    #[error(
+        "照片压缩包为空，请选择正确的 .zip 文件 / the photo archive is empty: choose the right .zip file"
+    )]
     Empty,
     #[error(
         "照片压缩包过大（{bytes} 字节，最多 {max} 字节），请分成几个压缩包导入 / the photo archive is too large ({bytes} bytes, at most {max}): split it into several archives"
@@ -274,7 +276,9 @@ fn check_image(bytes: &[u8]) -> Result<(PhotoFormat, u32, u32), PhotoFault> {
         Some(image::ImageFormat::Png) => PhotoFormat::Png,
         _ => return Err(PhotoFault::BadFormat),
     };
-    let (width, height) = reader.into_dimensions().map_err(|_| PhotoFault::BadFormat)?;
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|_| PhotoFault::BadFormat)?;
     if width > DIMENSION_MAX || height > DIMENSION_MAX {
         return Err(PhotoFault::TooManyPixels { width, height });
     }

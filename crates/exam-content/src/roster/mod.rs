@@ -26,9 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::archive::ArchiveError;
 
-pub use output::{
-    report_xlsx_bytes, template_xlsx_bytes, write_report_xlsx, write_template_xlsx,
-};
+pub use output::{report_xlsx_bytes, template_xlsx_bytes, write_report_xlsx, write_template_xlsx};
 pub use rules::{Col, Fault, Problem, normalise_id_text};
 
 /// Largest roster file accepted, in bytes.
@@ -98,9 +96,7 @@ pub enum RosterError {
         "名单超过 {max} 行，请拆分成几个文件分别导入 / the roster has more than {max} rows: split it into several files"
     )]
     TooManyRows { max: usize },
-    #[error(
-        "无法生成表格文件：{0} / could not write the spreadsheet: {0}"
-    )]
+    #[error("无法生成表格文件：{0} / could not write the spreadsheet: {0}")]
     Write(String),
 }
 
@@ -157,7 +153,8 @@ impl Date {
         if !(1900..=2100).contains(&year) || !(1..=12).contains(&month) || day == 0 {
             return None;
         }
-        let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+        let leap =
+            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
         let days = match month {
             2 if leap => 29,
             2 => 28,
@@ -369,14 +366,6 @@ impl<F: Fn(&str) -> bool> KnownIds for F {
     }
 }
 
-/// Everything a previous import accepted or found already present.
-impl KnownIds for RosterReport {
-    fn contains_id(&self, id_number: &str) -> bool {
-        self.accepted.iter().any(|a| a.entry.id_number == id_number)
-            || self.already_present.iter().any(|a| a.id_number == id_number)
-    }
-}
-
 /// An accepted row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcceptedRow {
@@ -450,6 +439,18 @@ pub struct RosterReport {
     pub counts: Counts,
 }
 
+impl RosterReport {
+    /// Every ID number this import accepted or found already present: pass it as the
+    /// [`KnownIds`] of the next import of the same roster.
+    pub fn known_ids(&self) -> BTreeSet<String> {
+        self.accepted
+            .iter()
+            .map(|a| a.entry.id_number.clone())
+            .chain(self.already_present.iter().map(|a| a.id_number.clone()))
+            .collect()
+    }
+}
+
 /// Reads a roster file; the format comes from the extension, corrected by the content when the
 /// file is mislabelled (an `.xls` that is really `.xlsx`, say).
 pub fn read_path(path: &Path, known: &impl KnownIds) -> Result<RosterReport, RosterError> {
@@ -505,20 +506,24 @@ fn looks_like_text(bytes: &[u8]) -> bool {
 }
 
 fn check_grid(grid: &sheet::Grid, known: &impl KnownIds) -> Result<RosterReport, RosterError> {
-    let (layout, header) =
-        rules::locate_header(grid.rows.iter().take(HEADER_SEARCH_ROWS).map(|(r, c)| (*r, c)))
-            .map_err(|missing| match missing {
-                None => RosterError::NoHeader {
-                    sheet: grid.sheet.clone(),
-                },
-                Some(cols) => RosterError::MissingColumns {
-                    missing: cols
-                        .iter()
-                        .map(|c| c.header())
-                        .collect::<Vec<_>>()
-                        .join("、"),
-                },
-            })?;
+    let (layout, header) = rules::locate_header(
+        grid.rows
+            .iter()
+            .take(HEADER_SEARCH_ROWS)
+            .map(|(r, c)| (*r, c)),
+    )
+    .map_err(|missing| match missing {
+        None => RosterError::NoHeader {
+            sheet: grid.sheet.clone(),
+        },
+        Some(cols) => RosterError::MissingColumns {
+            missing: cols
+                .iter()
+                .map(|c| c.header())
+                .collect::<Vec<_>>()
+                .join("、"),
+        },
+    })?;
     let data_rows = grid.rows.range(layout.header_row.saturating_add(1)..);
     let mut report = RosterReport {
         sheet: grid.sheet.clone(),

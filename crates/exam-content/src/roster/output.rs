@@ -7,8 +7,7 @@ use rust_xlsxwriter::{Color, DataValidation, Format, FormatBorder, Workbook, Wor
 
 use super::rules::Col;
 use super::{
-    CELL_CHARS_MAX, NAME_CHARS_MAX, REASON_COLUMN, ROWS_MAX, RosterError, RosterReport,
-    SHEET_NAME,
+    CELL_CHARS_MAX, NAME_CHARS_MAX, REASON_COLUMN, ROWS_MAX, RosterError, RosterReport, SHEET_NAME,
 };
 
 fn write_err(e: rust_xlsxwriter::XlsxError) -> RosterError {
@@ -62,17 +61,24 @@ pub fn report_xlsx_bytes(report: &RosterReport) -> Result<Vec<u8>, RosterError> 
     let head = header_format();
     let reason_head = header_format().set_background_color(Color::RGB(0xFFC7CE));
 
-    let reason_col = u16::try_from(report.columns.len()).map_err(|e| RosterError::Write(e.to_string()))?;
+    let reason_col =
+        u16::try_from(report.columns.len()).map_err(|e| RosterError::Write(e.to_string()))?;
     for (i, name) in report.columns.iter().enumerate() {
         let col = u16::try_from(i).map_err(|e| RosterError::Write(e.to_string()))?;
-        sheet.write_string_with_format(0, col, name, &head).map_err(write_err)?;
-        sheet.set_column_width(col, column_width(name)).map_err(write_err)?;
+        sheet
+            .write_string_with_format(0, col, name, &head)
+            .map_err(write_err)?;
+        sheet
+            .set_column_width(col, column_width(name))
+            .map_err(write_err)?;
         sheet.set_column_format(col, &text).map_err(write_err)?;
     }
     sheet
         .write_string_with_format(0, reason_col, REASON_COLUMN, &reason_head)
         .map_err(write_err)?;
-    sheet.set_column_width(reason_col, 60.0).map_err(write_err)?;
+    sheet
+        .set_column_width(reason_col, 60.0)
+        .map_err(write_err)?;
     sheet.set_freeze_panes(1, 0).map_err(write_err)?;
 
     for (n, rejection) in report.rejected.iter().enumerate() {
@@ -88,7 +94,12 @@ pub fn report_xlsx_bytes(report: &RosterReport) -> Result<Vec<u8>, RosterError> 
                 .write_string_with_format(row, col, value, format)
                 .map_err(write_err)?;
         }
-        let why = format!("第 {} 行 / row {}：\n{}", rejection.row, rejection.row, rejection.all_reasons());
+        let why = format!(
+            "第 {} 行 / row {}：\n{}",
+            rejection.row,
+            rejection.row,
+            rejection.all_reasons()
+        );
         sheet
             .write_string_with_format(row, reason_col, &why, &reason)
             .map_err(write_err)?;
@@ -117,8 +128,12 @@ pub fn template_xlsx_bytes() -> Result<Vec<u8>, RosterError> {
     let last_row = u32::try_from(ROWS_MAX).unwrap_or(50_000);
     for (i, col) in Col::ALL.into_iter().enumerate() {
         let c = u16::try_from(i).map_err(|e| RosterError::Write(e.to_string()))?;
-        sheet.write_string_with_format(0, c, col.header(), &head).map_err(write_err)?;
-        sheet.set_column_width(c, column_width(col.header())).map_err(write_err)?;
+        sheet
+            .write_string_with_format(0, c, col.header(), &head)
+            .map_err(write_err)?;
+        sheet
+            .set_column_width(c, column_width(col.header()))
+            .map_err(write_err)?;
         sheet.set_column_format(c, &text).map_err(write_err)?;
         if let Some(list) = match col {
             Col::Gender => Some(&["男", "女"][..]),
@@ -131,7 +146,9 @@ pub fn template_xlsx_bytes() -> Result<Vec<u8>, RosterError> {
                 .map_err(write_err)?
                 .set_error_message(format!("请从列表中选择：{}", list.join("、")))
                 .map_err(write_err)?;
-            sheet.add_data_validation(1, c, last_row, c, &rule).map_err(write_err)?;
+            sheet
+                .add_data_validation(1, c, last_row, c, &rule)
+                .map_err(write_err)?;
         }
     }
     sheet.set_freeze_panes(1, 0).map_err(write_err)?;
@@ -159,12 +176,18 @@ fn instructions(sheet: &mut Worksheet) -> Result<(), RosterError> {
     sheet.set_column_width(0, 16.0).map_err(write_err)?;
     sheet.set_column_width(1, 10.0).map_err(write_err)?;
     sheet.set_column_width(2, 90.0).map_err(write_err)?;
-    for (c, h) in ["列名 / column", "必填 / required", "填写要求 / how to fill it in"]
-        .into_iter()
-        .enumerate()
+    for (c, h) in [
+        "列名 / column",
+        "必填 / required",
+        "填写要求 / how to fill it in",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let c = u16::try_from(c).map_err(|e| RosterError::Write(e.to_string()))?;
-        sheet.write_string_with_format(0, c, h, &head).map_err(write_err)?;
+        sheet
+            .write_string_with_format(0, c, h, &head)
+            .map_err(write_err)?;
     }
     let name_max = NAME_CHARS_MAX.to_string();
     let cell_max = CELL_CHARS_MAX.to_string();
@@ -185,7 +208,9 @@ fn instructions(sheet: &mut Worksheet) -> Result<(), RosterError> {
     for (col, required, rule) in rows {
         sheet.write_string(r, 0, col.header()).map_err(write_err)?;
         sheet.write_string(r, 1, required).map_err(write_err)?;
-        sheet.write_string_with_format(r, 2, &rule, &wrap).map_err(write_err)?;
+        sheet
+            .write_string_with_format(r, 2, &rule, &wrap)
+            .map_err(write_err)?;
         r += 1;
     }
     r += 1;
@@ -196,8 +221,12 @@ fn instructions(sheet: &mut Worksheet) -> Result<(), RosterError> {
     ];
     for (i, text) in warnings.into_iter().enumerate() {
         let format = if i == 0 { &warn } else { &wrap };
-        sheet.merge_range(r, 0, r, 2, text, format).map_err(write_err)?;
-        sheet.set_row_height(r, if i == 0 { 96.0 } else { 32.0 }).map_err(write_err)?;
+        sheet
+            .merge_range(r, 0, r, 2, text, format)
+            .map_err(write_err)?;
+        sheet
+            .set_row_height(r, if i == 0 { 96.0 } else { 32.0 })
+            .map_err(write_err)?;
         r += 1;
     }
     Ok(())

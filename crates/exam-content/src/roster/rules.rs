@@ -89,7 +89,9 @@ impl Col {
             .chars()
             .filter(|c| !c.is_whitespace() && !matches!(c, '*' | '＊'))
             .collect();
-        Col::ALL.into_iter().find(|c| c.names().contains(&key.as_str()))
+        Col::ALL
+            .into_iter()
+            .find(|c| c.names().contains(&key.as_str()))
     }
 }
 
@@ -146,9 +148,7 @@ pub enum Fault {
         "日期格式不对，请写成 YYYY-MM-DD（如 2027-03-05）或使用日期格式的单元格 / the date is not in a usable form: write it as YYYY-MM-DD (e.g. 2027-03-05) or use a date cell"
     )]
     DateFormat,
-    #[error(
-        "日期 {date} 不存在，请核对 / the date {date} does not exist: check it"
-    )]
+    #[error("日期 {date} 不存在，请核对 / the date {date} does not exist: check it")]
     DateNotReal { date: String },
     #[error(
         "证件号码与第 {first_row} 行重复，同一考生只能出现一次；请删除重复行或核对号码 / the ID number repeats row {first_row}: a candidate may appear once; delete the repeated row or check the number"
@@ -294,7 +294,8 @@ pub(crate) fn check_row(
         });
     };
 
-    let name = text_field(cell(Col::Name), Col::Name, NAME_CHARS_MAX).map_err(|f| fault(Col::Name, f));
+    let name =
+        text_field(cell(Col::Name), Col::Name, NAME_CHARS_MAX).map_err(|f| fault(Col::Name, f));
     let gender = text_field(cell(Col::Gender), Col::Gender, CELL_CHARS_MAX)
         .and_then(|g| match g.as_str() {
             "男" | "男性" => Ok(Gender::Male),
@@ -307,9 +308,12 @@ pub(crate) fn check_row(
         Ok(t) => id_number(cell(Col::IdNumber), *t).map_err(|f| fault(Col::IdNumber, f)),
         Err(()) => Err(()),
     };
-    if let (Ok(IdType::ResidentCard), Ok((_, Some(id))), Ok(g)) = (&id_type, &id_number, &gender)
-    {
-        let by_id = if id.is_male() { Gender::Male } else { Gender::Female };
+    if let (Ok(IdType::ResidentCard), Ok((_, Some(id))), Ok(g)) = (&id_type, &id_number, &gender) {
+        let by_id = if id.is_male() {
+            Gender::Male
+        } else {
+            Gender::Female
+        };
         if by_id != *g {
             fault(
                 Col::Gender,
@@ -320,10 +324,12 @@ pub(crate) fn check_row(
         }
     }
     let mobile = mobile(cell(Col::Mobile)).map_err(|f| fault(Col::Mobile, f));
-    let employer = optional_text(cell(Col::Employer), Col::Employer).map_err(|f| fault(Col::Employer, f));
+    let employer =
+        optional_text(cell(Col::Employer), Col::Employer).map_err(|f| fault(Col::Employer, f));
     let category = text_field(cell(Col::Category), Col::Category, CELL_CHARS_MAX)
         .map_err(|f| fault(Col::Category, f));
-    let item = text_field(cell(Col::Item), Col::Item, CELL_CHARS_MAX).map_err(|f| fault(Col::Item, f));
+    let item =
+        text_field(cell(Col::Item), Col::Item, CELL_CHARS_MAX).map_err(|f| fault(Col::Item, f));
     let exam_type = text_field(cell(Col::ExamType), Col::ExamType, CELL_CHARS_MAX)
         .and_then(|t| match t.as_str() {
             "新取证" => Ok(ExamType::New),
@@ -494,7 +500,9 @@ fn date(cell: &Cell) -> Result<Option<Date>, Fault> {
             if n.fract() != 0.0 || !(1.0..=73_050.0).contains(n) {
                 return Err(Fault::DateFormat);
             }
-            Date::from_excel_serial(*n).map(Some).ok_or(Fault::DateFormat)
+            Date::from_excel_serial(*n)
+                .map(Some)
+                .ok_or(Fault::DateFormat)
         }
         other => {
             let text = normalise_id_text(&cell_text(other)?);
@@ -542,10 +550,19 @@ mod tests {
 
     #[test]
     fn date_texts() {
-        assert_eq!(parse_date_text("2027-03-05").map(|d| d.to_string()), Ok("2027-03-05".into()));
-        assert_eq!(parse_date_text("2027/3/5").map(|d| d.to_string()), Ok("2027-03-05".into()));
+        assert_eq!(
+            parse_date_text("2027-03-05").map(|d| d.to_string()),
+            Ok("2027-03-05".into())
+        );
+        assert_eq!(
+            parse_date_text("2027/3/5").map(|d| d.to_string()),
+            Ok("2027-03-05".into())
+        );
         assert_eq!(parse_date_text("2027年3月5日"), Err(Fault::DateFormat));
-        assert!(matches!(parse_date_text("2027-02-30"), Err(Fault::DateNotReal { .. })));
+        assert!(matches!(
+            parse_date_text("2027-02-30"),
+            Err(Fault::DateNotReal { .. })
+        ));
         assert_eq!(parse_date_text("2027-3/5"), Err(Fault::DateFormat));
     }
 
@@ -556,7 +573,10 @@ mod tests {
             Err(Fault::IdNumberFormat)
         );
         assert_eq!(
-            id_number(&Cell::Text("440305197901085000".into()), IdType::ResidentCard),
+            id_number(
+                &Cell::Text("440305197901085000".into()),
+                IdType::ResidentCard
+            ),
             Err(Fault::IdNumberFormat)
         );
         assert_eq!(

@@ -43,11 +43,26 @@ impl Cell {
         match self {
             Cell::Empty => String::new(),
             Cell::Text(s) => s.clone(),
+            Cell::Number(n) if n.abs() >= 1e15 => excel_general(*n),
             Cell::Number(n) => number_text(*n),
             Cell::Date(d) => d.to_string(),
             Cell::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
             Cell::Error(e) => e.clone(),
         }
+    }
+}
+
+/// How Excel's General format shows a number too long for its 15 significant digits:
+/// `4.403051979010859e17` → `4.40305E+17`.
+fn excel_general(n: f64) -> String {
+    let sci = format!("{n:.5E}");
+    let Some((mantissa, exponent)) = sci.split_once('E') else {
+        return sci;
+    };
+    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+    match exponent.strip_prefix('-') {
+        Some(e) => format!("{mantissa}E-{e:0>2}"),
+        None => format!("{mantissa}E+{exponent:0>2}"),
     }
 }
 
