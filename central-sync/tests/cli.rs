@@ -138,3 +138,138 @@ fn plans_refuse_bad_times_and_duplicates() {
     );
     assert!(!ok && err.contains("YYYY-MM-DD HH:MM"), "{err}");
 }
+
+#[test]
+fn roster_import_rejects_with_reasons_adds_nothing_twice_and_respects_the_cutoff() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "plan",
+            "add",
+            "S1",
+            "--title",
+            "低压电工",
+            "--starts-at",
+            "2026-12-20 09:00",
+        ],
+    );
+    assert!(ok, "{err}");
+    let faults = fixture("roster-sample-faults.xlsx");
+    let faults = faults.to_str().expect("utf-8");
+    let report = dir.path().join("fix.xlsx");
+    let before_cutoff = ["--now", "2026-12-18 08:59"];
+    let mut args = vec![
+        "roster",
+        "import",
+        faults,
+        "--session",
+        "S1",
+        "--json",
+        "--report",
+        report.to_str().expect("utf-8"),
+    ];
+    args.extend(before_cutoff);
+    let (ok, out, err) = run(dir.path(), &args);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["counts"]["accepted"], 31);
+    let rejected: Vec<u64> = v["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .filter_map(|r| r["row"].as_u64())
+        .collect();
+    assert_eq!(rejected, vec![7, 8, 18, 21, 22, 25, 28, 30, 32, 34]);
+    assert!(report.exists(), "the report workbook was written");
+
+    // The same file again: nothing added, the rows reported as already present.
+    let mut again = vec!["roster", "import", faults, "--session", "S1", "--json"];
+    again.extend(before_cutoff);
+    let (ok, out, _) = run(dir.path(), &again);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["counts"]["accepted"], 0);
+    assert!(v["counts"]["already_present"].as_u64().unwrap_or(0) >= 31);
+
+    // After the cutoff (48 h before the start) the roster is frozen.
+    let sample = fixture("roster-sample.xlsx");
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "roster",
+            "import",
+            sample.to_str().expect("utf-8"),
+            "--session",
+            "S1",
+            "--now",
+            "2026-12-18 09:00",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("截止") && err.contains("2026-12-18 09:00"),
+        "{err}"
+    );
+    let (ok, _, err) = run(
+        dir.path(),
+        &["roster", "import", faults, "--session", "NOPE"],
+    );
+    assert!(!ok && err.contains("plan add"), "{err}");
+}
+
+#[test]
+fn photos_are_matched_to_the_roster_and_the_template_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(
+        dir.path(),
+        &[
+            "plan",
+            "add",
+            "S1",
+            "--title",
+            "低压电工",
+            "--starts-at",
+            "2099-12-20 09:00",
+        ],
+    );
+    let sample = fixture("roster-sample.xlsx");
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "roster",
+            "import",
+            sample.to_str().expect("utf-8"),
+            "--session",
+            "S1",
+        ],
+    );
+    assert!(ok, "{err}");
+    let photos = fixture("photos-sample.zip");
+    let (ok, out, err) = run(
+        dir.path(),
+        &[
+            "photos",
+            "import",
+            photos.to_str().expect("utf-8"),
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["counts"]["accepted"], 120);
+    assert_eq!(v["counts"]["rejected"], 0);
+    assert_eq!(v["counts"]["without_photo"], 0);
+
+    let template = dir.path().join("template.xlsx");
+    let (ok, _, err) = run(
+        dir.path(),
+        &["roster", "template", template.to_str().expect("utf-8")],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        std::fs::read(&template)
+            .expect("written")
+            .starts_with(b"PK")
+    );
+}
