@@ -13,6 +13,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let paper: exam_domain::Paper = serde_json::from_slice(&std::fs::read(input)?)?;
     paper.validate()?;
     std::fs::write(output, exam_content::qti::export_package(&paper))?;
-    println!("{output}: {} items in {} sections", paper.items().count(), paper.sections.len());
+    println!(
+        "{output}: {} items in {} sections",
+        paper.items().count(),
+        paper.sections.len()
+    );
     Ok(())
 }
