@@ -94,10 +94,9 @@ pub fn import(
                 .test
                 .as_ref()
                 .map_or_else(|| file_stem.to_owned(), |t| t.title.clone());
-            let json = serde_json::to_string(&report).unwrap_or_default();
             tx.execute(
-                "INSERT INTO content (id, title, package, report_json, imported_at_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, title, bytes, json, crate::store::unix_ms()],
+                "INSERT INTO content (id, title, package, imported_at_unix_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![id, title, bytes, crate::store::unix_ms()],
             )?;
             true
         }

@@ -83,7 +83,8 @@ pub fn import(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for a in &report.accepted {
-            let json = serde_json::to_string(&a.entry).unwrap_or_default();
+            let json = serde_json::to_string(&a.entry)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             insert.execute(params![
                 session,
                 a.entry.id_number,

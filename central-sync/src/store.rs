@@ -39,7 +39,6 @@ const MIGRATIONS: &[&str] = &[
          id TEXT PRIMARY KEY,
          title TEXT NOT NULL,
          package BLOB NOT NULL,
-         report_json TEXT NOT NULL,
          imported_at_unix_ms INTEGER NOT NULL
      );",
 ];

@@ -455,7 +455,8 @@ pub fn apply(conn: &mut Connection, ops: &[StoreOp]) -> Result<(), rusqlite::Err
                 item,
                 response,
             } => {
-                let json = serde_json::to_string(response).unwrap_or_else(|_| "\"cleared\"".into());
+                let json = serde_json::to_string(response)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO answer_changes (attempt_id, seq, item_id, response, saved_at_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?

@@ -220,23 +220,14 @@ impl Engine {
         {
             self.start_session(now, SYSTEM.into());
         }
-        let ids: Vec<AttemptId> = self
-            .attempts
-            .iter()
-            .filter(|(_, a)| a.running)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids = self.attempt_ids(|a| a.running);
         for id in ids {
             self.attempt_timers(id, now);
         }
         if now >= self.next_clock_push {
             self.next_clock_push = now.plus(self.config.clock_push_ms);
-            let connected: Vec<AttemptId> = self
-                .attempts
-                .iter()
-                .filter(|(_, a)| a.conn.is_some() && a.started && a.submitted.is_none())
-                .map(|(id, _)| *id)
-                .collect();
+            let connected =
+                self.attempt_ids(|a| a.conn.is_some() && a.started && a.submitted.is_none());
             for id in connected {
                 self.push_clock(id, now, None);
             }
@@ -560,6 +551,15 @@ impl Engine {
         self.push_clock(id, now, None);
     }
 
+    /// Ids of the attempts for which `pred` holds, in id order.
+    fn attempt_ids(&self, pred: impl Fn(&Attempt) -> bool) -> Vec<AttemptId> {
+        self.attempts
+            .iter()
+            .filter(|(_, a)| pred(a))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Sets an attempt's clock as of `now`, persists it and logs the change with who and why.
     #[allow(clippy::too_many_arguments)]
     fn change_clock(
@@ -737,12 +737,7 @@ impl Engine {
         self.session = SessionState::Running;
         self.outputs
             .push_back(Output::Persist(StoreOp::SessionStarted { by }));
-        let waiting: Vec<AttemptId> = self
-            .attempts
-            .iter()
-            .filter(|(_, a)| a.conn.is_some() && a.submitted.is_none())
-            .map(|(id, _)| *id)
-            .collect();
+        let waiting = self.attempt_ids(|a| a.conn.is_some() && a.submitted.is_none());
         for id in waiting {
             self.candidate_back(id, now);
         }
@@ -761,12 +756,7 @@ impl Engine {
                 reason: reason.clone(),
                 paused: true,
             }));
-        let ids: Vec<AttemptId> = self
-            .attempts
-            .iter()
-            .filter(|(_, a)| a.running)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids = self.attempt_ids(|a| a.running);
         for id in ids {
             let Some(a) = self.attempts.get_mut(&id) else {
                 continue;
@@ -803,12 +793,7 @@ impl Engine {
                 reason: String::new(),
                 paused: false,
             }));
-        let ids: Vec<AttemptId> = self
-            .attempts
-            .iter()
-            .filter(|(_, a)| a.started && a.submitted.is_none() && a.conn.is_some())
-            .map(|(id, _)| *id)
-            .collect();
+        let ids = self.attempt_ids(|a| a.started && a.submitted.is_none() && a.conn.is_some());
         for id in ids {
             let Some(a) = self.attempts.get_mut(&id) else {
                 continue;
