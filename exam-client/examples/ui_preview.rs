@@ -89,7 +89,15 @@ fn main() -> eframe::Result {
                         .collect(),
                 )
             }
-            ItemBody::FillIn { .. } => Response::Blanks(vec!["36".into()]),
+            ItemBody::FillIn { blanks } => Response::Blanks(
+                blanks
+                    .iter()
+                    .map(|b| match b.choices.first() {
+                        Some(o) => o.id.to_string(),
+                        None => "36".into(),
+                    })
+                    .collect(),
+            ),
             ItemBody::ShortAnswer => Response::Essay("断电、验电、挂接地线".into()),
         };
         answers.insert(item.id.clone(), answer);

@@ -8,6 +8,7 @@
 
 mod drafts;
 mod exam;
+mod media;
 mod photo;
 mod screens;
 
@@ -53,6 +54,7 @@ pub struct ExamApp<B: ExamBackend> {
     login: LoginForm,
     exam: ExamView,
     photo: photo::PhotoCache,
+    media: media::MediaCache,
 }
 
 impl<B: ExamBackend> ExamApp<B> {
@@ -67,6 +69,7 @@ impl<B: ExamBackend> ExamApp<B> {
             login: LoginForm::default(),
             exam: ExamView::default(),
             photo: photo::PhotoCache::default(),
+            media: media::MediaCache::default(),
         }
     }
 

@@ -305,8 +305,20 @@ pub fn random_response(item: &CandidateItem, rng: &mut SplitMix64) -> Response {
             Response::Choices(chosen)
         }
         ItemBody::FillIn { blanks } => Response::Blanks(
-            (0..*blanks)
-                .map(|_| format!("{}", rng.below(100)))
+            blanks
+                .iter()
+                .map(|blank| {
+                    if blank.is_choice() {
+                        let i = rng.below(blank.choices.len() as u64) as usize;
+                        blank
+                            .choices
+                            .get(i)
+                            .map(|o| o.id.to_string())
+                            .unwrap_or_default()
+                    } else {
+                        format!("{}", rng.below(100))
+                    }
+                })
                 .collect(),
         ),
         ItemBody::ShortAnswer => {

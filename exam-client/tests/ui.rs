@@ -134,7 +134,15 @@ fn answer_for(item: &CandidateItem) -> Response {
         ItemBody::SingleChoice { options } | ItemBody::MultipleChoice { options } => {
             Response::Choices(options.iter().take(1).map(|o| o.id.clone()).collect())
         }
-        ItemBody::FillIn { blanks } => Response::Blanks(vec!["36".into(); usize::from(*blanks)]),
+        ItemBody::FillIn { blanks } => Response::Blanks(
+            blanks
+                .iter()
+                .map(|b| match b.choices.first() {
+                    Some(o) => o.id.to_string(),
+                    None => "36".into(),
+                })
+                .collect(),
+        ),
         ItemBody::ShortAnswer => Response::Essay("答".into()),
     }
 }
@@ -400,6 +408,98 @@ fn next_and_previous_move_through_the_questions() {
             .accesskit_node()
             .is_disabled()
     );
+}
+
+/// The small paper with its fill-in item under a picture, with a typed blank and an inline
+/// choice (a drop-down) of three options, key `Y`.
+fn paper_with_inline_choice_and_picture() -> Arc<CandidatePaper> {
+    use exam_domain::{Blank, ChoiceOption, ItemKind, MediaFile, OptionId};
+    let mut png = Vec::new();
+    image::RgbaImage::from_pixel(40, 20, image::Rgba([200, 30, 30, 255]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("encode");
+    let mut paper = demo::small_paper();
+    let item = &mut paper.sections[1].items[0];
+    item.prompt = "如图所示：\n[img:images/circuit.png]\n安全电压为____V，由____供电。".into();
+    let opt = |id: &str, text: &str| ChoiceOption {
+        id: OptionId::parse(id).expect("valid"),
+        text: text.into(),
+    };
+    item.kind = ItemKind::FillIn {
+        blanks: vec![
+            Blank {
+                accepted: vec!["36".into()],
+                choices: vec![],
+            },
+            Blank {
+                accepted: vec!["Y".into()],
+                choices: vec![
+                    opt("G", "发电机"),
+                    opt("L", "蓄电池"),
+                    opt("Y", "安全隔离变压器"),
+                ],
+            },
+        ],
+    };
+    paper.media.insert(
+        "images/circuit.png".into(),
+        MediaFile {
+            mime: "image/png".into(),
+            bytes: png,
+        },
+    );
+    paper.validate().expect("valid");
+    Arc::new(shuffle::candidate_paper(&paper, 1))
+}
+
+#[test]
+fn choosing_an_option_of_an_inline_blank_saves_its_id() {
+    let paper = paper_with_inline_choice_and_picture();
+    let (mut harness, backend) = harness(ExamState {
+        paper: Some(paper.clone()),
+        ..exam_state()
+    });
+    let (number, item) = find_item(&paper, |b| matches!(b, ItemBody::FillIn { .. }));
+    go_to_question(&mut harness, number);
+
+    harness.get_by_label("空 2").click();
+    settle(&mut harness);
+    harness.get_by_label("安全隔离变压器").click();
+    settle(&mut harness);
+    assert_eq!(
+        backend.saves(),
+        vec![(
+            item.id.clone(),
+            Response::Blanks(vec![String::new(), "Y".into()])
+        )],
+        "the choice is saved at once, as the option's id in the second blank"
+    );
+    // The drop-down now shows the chosen option.
+    assert_eq!(
+        harness
+            .get_by_label("空 2")
+            .accesskit_node()
+            .value()
+            .as_deref(),
+        Some("安全隔离变压器")
+    );
+}
+
+#[test]
+fn a_question_with_a_picture_shows_it() {
+    let paper = paper_with_inline_choice_and_picture();
+    let (mut harness, _backend) = harness(ExamState {
+        paper: Some(paper.clone()),
+        ..exam_state()
+    });
+    let (number, _) = find_item(&paper, |b| matches!(b, ItemBody::FillIn { .. }));
+    go_to_question(&mut harness, number);
+    let picture = harness.get_by_label("图 1");
+    assert_eq!(
+        picture.accesskit_node().role(),
+        egui::accesskit::Role::Image
+    );
+    assert!(harness.query_by_label_contains("图片无法显示").is_none());
 }
 
 #[test]

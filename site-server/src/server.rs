@@ -111,6 +111,19 @@ pub async fn start(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Runnin
         checkpoint_ms: CHECKPOINT_MS,
         clock_push_ms: CLOCK_PUSH_MS,
     };
+    // Every candidate's paper has the same content in another order: if one does not fit in a
+    // frame, none does. Refuse to start rather than leave candidates without a paper.
+    if let Some(c) = restored.candidates.first() {
+        let paper = exam_domain::shuffle::candidate_paper(&config.paper, c.seed);
+        let msg = SiteMsg::Paper {
+            paper,
+            answers: Vec::new(),
+            committed_seq: 0,
+        };
+        exam_protocol::frame::encode_frame(&msg, FRAME_BYTES_MAX).map_err(|e| {
+            anyhow::anyhow!("the session's paper cannot be sent to candidates ({e}); make its images smaller or fewer")
+        })?;
+    }
     let mut engine = Engine::new(config, restored, MonoMs(0));
     if session.paused {
         engine.handle(

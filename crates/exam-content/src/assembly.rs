@@ -7,11 +7,12 @@
 //! section that draws some of its items when those items have different weights), so
 //! [`assemble`] itself cannot fail. It never draws randomness from anywhere but the seed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use exam_domain::limits::{ITEMS_PER_PAPER_MAX, SECTIONS_MAX};
+use exam_domain::media::image_refs;
 use exam_domain::rng::SplitMix64;
-use exam_domain::{Item, ItemId, Paper, PaperError, Section};
+use exam_domain::{Item, ItemId, MediaFile, Paper, PaperError, Section};
 use serde::Serialize;
 
 /// One item in a section's pool.
@@ -86,6 +87,9 @@ pub struct TestDefinition {
     sections: Vec<SectionRule>,
     items_per_candidate: usize,
     max_points: u32,
+    /// Images the items show, keyed by path; a candidate's paper gets those of its items.
+    #[serde(skip)]
+    media: BTreeMap<String, MediaFile>,
 }
 
 impl TestDefinition {
@@ -96,6 +100,17 @@ impl TestDefinition {
         title: impl Into<String>,
         time_limit_secs: u32,
         sections: Vec<SectionRule>,
+    ) -> Result<Self, AssemblyError> {
+        Self::with_media(id, title, time_limit_secs, sections, BTreeMap::new())
+    }
+
+    /// [`Self::new`] for items that show images (`[img:PATH]`, keyed by `PATH` in `media`).
+    pub fn with_media(
+        id: impl Into<String>,
+        title: impl Into<String>,
+        time_limit_secs: u32,
+        sections: Vec<SectionRule>,
+        media: BTreeMap<String, MediaFile>,
     ) -> Result<Self, AssemblyError> {
         let (id, title) = (id.into(), title.into());
         if sections.is_empty() {
@@ -182,6 +197,7 @@ impl TestDefinition {
                     items: s.pool.iter().map(|p| p.item.clone()).collect(),
                 })
                 .collect(),
+            media: media.clone(),
         }
         .validate()
         .or_else(|e| match e {
@@ -196,6 +212,7 @@ impl TestDefinition {
             sections,
             items_per_candidate,
             max_points,
+            media,
         })
     }
 
@@ -230,7 +247,7 @@ impl TestDefinition {
 /// items are always in; the drawn items keep their authored order unless the section shuffles.
 pub fn assemble(definition: &TestDefinition, seed: u64) -> Paper {
     let root = SplitMix64::new(seed);
-    let sections = definition
+    let sections: Vec<Section> = definition
         .sections
         .iter()
         .map(|s| {
@@ -264,10 +281,18 @@ pub fn assemble(definition: &TestDefinition, seed: u64) -> Paper {
             }
         })
         .collect();
+    let media = sections
+        .iter()
+        .flat_map(|s| s.items.iter())
+        .flat_map(|item| item.texts())
+        .flat_map(image_refs)
+        .filter_map(|path| Some((path.to_owned(), definition.media.get(path)?.clone())))
+        .collect();
     Paper {
         id: definition.id.clone(),
         title: definition.title.clone(),
         time_limit_secs: definition.time_limit_secs,
         sections,
+        media,
     }
 }

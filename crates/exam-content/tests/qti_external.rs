@@ -71,6 +71,26 @@ fn ims_choice() {
     assert_eq!((*max_choices, *shuffle, choices.len()), (1, false, 3));
     assert_eq!(item.media, ["images/sign.png"]);
     assert_eq!(report.media["images/sign.png"].mime, "image/png");
+    // The image travels with the paper, shown where the marker stands.
+    let (paper, problems) = qti::to_paper(&report).expect("converts");
+    assert!(
+        paper
+            .items()
+            .next()
+            .expect("item")
+            .prompt
+            .contains("[img:images/sign.png]"),
+        "{paper:#?}"
+    );
+    assert_eq!(paper.media["images/sign.png"].mime, "image/png");
+    assert_eq!(
+        paper.media["images/sign.png"].bytes,
+        report.media["images/sign.png"].bytes
+    );
+    assert!(
+        !problems.iter().any(|p| p.message.contains("sign.png")),
+        "{problems:#?}"
+    );
 }
 
 #[test]
@@ -191,10 +211,34 @@ fn ims_inline_choice() {
         choices.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(),
         ["Gloucester", "Lancaster", "York"]
     );
-    // Inline choice has no platform item type yet: to_paper says so and has nothing left.
+    // Inline choice is a choice blank of a fill-in item: the options and the key (Y) travel.
+    let (paper, problems) = qti::to_paper(&report).expect("converts");
+    let item = paper.items().next().expect("the item");
+    assert!(item.prompt.contains("sun of ____;"), "{}", item.prompt);
+    let ItemKind::FillIn { blanks } = &item.kind else {
+        panic!("fill-in")
+    };
+    assert_eq!(blanks.len(), 1);
+    assert_eq!(blanks[0].accepted, ["Y"]);
     assert_eq!(
-        qti::to_paper(&report).err(),
-        Some(qti::ToPaperError::NoItems)
+        blanks[0]
+            .choices
+            .iter()
+            .map(|o| (o.id.as_str(), o.text.as_str()))
+            .collect::<Vec<_>>(),
+        [("G", "Gloucester"), ("L", "Lancaster"), ("Y", "York")]
+    );
+    // Only the fixed order (shuffle="false") cannot be kept: the platform shuffles options.
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::Approximated && p.message.contains("fixed order"))
+    );
+    assert!(
+        problems
+            .iter()
+            .all(|p| p.kind != ProblemKind::NotRepresentable)
     );
 }
 
@@ -363,13 +407,31 @@ fn qtiworks_package_is_accepted() {
     };
     assert!(prompt.contains("aren\u{2019}t able"), "{prompt}");
 
-    // The paper takes the eight choice items and names the inline-choice one it cannot hold.
+    // The paper takes all nine items: question8's two inline choices are choice blanks (their
+    // empty placeholder choices are left out, which is said).
     let (paper, problems) = qti::to_paper(&report).expect("converts");
-    assert_eq!(paper.items().count(), 8);
-    let dropped: Vec<_> = problems.iter().filter(|p| p.kind.drops_item()).collect();
-    assert_eq!(dropped.len(), 1);
-    assert_eq!(dropped[0].item.as_deref(), Some("question8"));
-    assert!(dropped[0].message.contains("inline choice"));
+    assert_eq!(paper.items().count(), 9);
+    assert!(
+        !problems.iter().any(|p| p.kind.drops_item()),
+        "{problems:#?}"
+    );
+    let q8 = paper
+        .items()
+        .find(|i| i.id.as_str() == "question8")
+        .expect("q8");
+    let ItemKind::FillIn { blanks } = &q8.kind else {
+        panic!("fill-in")
+    };
+    let keys: Vec<&str> = blanks.iter().map(|b| b.accepted[0].as_str()).collect();
+    assert_eq!(keys, ["ChoiceB", "Choice2"]);
+    assert_eq!((blanks[0].choices.len(), blanks[1].choices.len()), (2, 3));
+    assert_eq!(
+        problems
+            .iter()
+            .filter(|p| p.item.as_deref() == Some("question8") && p.message.contains("empty choice"))
+            .count(),
+        2
+    );
 }
 
 #[test]

@@ -50,13 +50,80 @@ fn multi_line_prompts_and_several_blanks_round_trip() {
         blanks: vec![
             exam_domain::Blank {
                 accepted: vec!["36".into(), "36V".into()],
+                choices: vec![],
             },
             exam_domain::Blank {
                 accepted: vec!["50".into()],
+                choices: vec![],
             },
         ],
     };
     round_trip(&paper);
+}
+
+/// A fill-in item mixing a typed blank and an inline choice under an image, and a choice item
+/// whose prompt and one option show images: export writes `inlineChoiceInteraction` and `<img>`
+/// plus the files, and the import gives the same paper back.
+#[test]
+fn inline_choice_blanks_and_images_round_trip() {
+    use exam_domain::{Blank, ChoiceOption, ItemKind, MediaFile, OptionId};
+    let png = |tag: u8| MediaFile {
+        mime: "image/png".into(),
+        bytes: [b"\x89PNG\r\n\x1a\n".as_slice(), &[tag; 16]].concat(),
+    };
+    let opt = |id: &str, text: &str| ChoiceOption {
+        id: OptionId::parse(id).expect("valid"),
+        text: text.into(),
+    };
+    let mut paper = exam_domain::demo::small_paper();
+    paper
+        .media
+        .insert("items/images/circuit diagram.png".into(), png(1));
+    paper.media.insert(
+        "media/sign.jpg".into(),
+        MediaFile {
+            mime: "image/jpeg".into(),
+            bytes: vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10],
+        },
+    );
+    let fill_in = paper.sections[1].items.first_mut().expect("fill-in");
+    fill_in.prompt =
+        "如图：\n[img:items/images/circuit diagram.png]\n安全电压为____V，由____供电 & 接地".into();
+    fill_in.kind = ItemKind::FillIn {
+        blanks: vec![
+            Blank {
+                accepted: vec!["36".into()],
+                choices: vec![],
+            },
+            Blank {
+                accepted: vec!["Y".into()],
+                choices: vec![
+                    opt("G", "发电机 <A>"),
+                    opt("L", "蓄电池"),
+                    opt("Y", "安全隔离变压器"),
+                ],
+            },
+        ],
+    };
+    let single = paper.sections[0].items.get_mut(1).expect("single choice");
+    single.prompt = "下图标志的含义是 [img:media/sign.jpg] ？".into();
+    let ItemKind::SingleChoice { options, .. } = &mut single.kind else {
+        panic!("single choice")
+    };
+    options[0].text = "[img:items/images/circuit diagram.png]".into();
+    paper.validate().expect("valid");
+    round_trip(&paper);
+
+    // The package holds the files and the interaction.
+    let bytes = qti::export_package(&paper);
+    let report = qti::import_package(&bytes).expect("imports");
+    assert_eq!(report.media.len(), 2);
+    let item = report.item("fi1").expect("fi1");
+    assert_eq!(item.item_type, qti::ItemType::Composite);
+    assert!(matches!(
+        item.interactions[1],
+        qti::Interaction::InlineChoice { .. }
+    ));
 }
 
 fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {

@@ -116,6 +116,7 @@ pub fn small_paper() -> Paper {
                         kind: ItemKind::FillIn {
                             blanks: vec![Blank {
                                 accepted: vec!["36".into()],
+                                choices: vec![],
                             }],
                         },
                     },
@@ -130,6 +131,7 @@ pub fn small_paper() -> Paper {
                 ],
             },
         ],
+        media: Default::default(),
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Ids and bounded values are newtypes built by fallible constructors ([`AdmissionNo`],
 //! [`IdNumber`], [`ItemId`]); papers and items ([`Paper`], [`Item`]); what a candidate sends
-//! ([`Response`]); what a candidate sees ([`CandidatePaper`], built by [`shuffle::candidate_paper`]);
+//! ([`Response`]); the images a paper shows ([`media`]); what a candidate sees ([`CandidatePaper`], built by [`shuffle::candidate_paper`]);
 //! and scoring ([`score::score_item`]). Every named limit lives in [`limits`].
 //!
 //! This crate is pure: it must never do IO, read a clock, draw randomness from the OS or depend on
@@ -11,6 +11,7 @@
 pub mod demo;
 pub mod ids;
 pub mod limits;
+pub mod media;
 pub mod paper;
 pub mod response;
 pub mod rng;
@@ -18,8 +19,9 @@ pub mod score;
 pub mod shuffle;
 
 pub use ids::{AdmissionNo, AttemptId, IdError, IdNumber, ItemId, OptionId};
+pub use media::MediaFile;
 pub use paper::{
-    AnswerKey, Blank, CandidateItem, CandidatePaper, CandidateSection, ChoiceOption, Item,
-    ItemBody, ItemKind, Paper, PaperError, Section,
+    AnswerKey, Blank, BlankBody, CandidateItem, CandidatePaper, CandidateSection, ChoiceOption,
+    Item, ItemBody, ItemKind, Paper, PaperError, Section,
 };
 pub use response::{Response, ResponseError};

@@ -22,3 +22,14 @@ pub const ESSAY_CHARS_MAX: usize = 5_000;
 pub const TIME_LIMIT_SECS_MAX: u32 = 8 * 3600;
 /// Highest weight of one item, in points.
 pub const ITEM_WEIGHT_MAX: u32 = 100;
+/// Largest image file of a paper, in bytes.
+pub const MEDIA_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// Most image bytes of one paper in total. A candidate's paper, images included, travels in one
+/// frame of at most 8 MiB (`exam_protocol::frame::FRAME_BYTES_MAX`); this leaves room for the text.
+pub const PAPER_MEDIA_BYTES_MAX: usize = 6 * 1024 * 1024;
+/// Most image files of one paper.
+pub const MEDIA_FILES_MAX: usize = 200;
+/// Longest media path, in bytes.
+pub const MEDIA_PATH_BYTES_MAX: usize = 256;
+/// Image types a paper may carry: the ones the candidate's machine decodes.
+pub const MEDIA_MIME_TYPES: &[&str] = &["image/png", "image/jpeg"];

@@ -15,7 +15,8 @@ pub enum Response {
     TrueFalse(bool),
     /// Single and multiple choice: the chosen option ids, in id order.
     Choices(BTreeSet<OptionId>),
-    /// Fill-in: one text per blank, in blank order.
+    /// Fill-in: one text per blank, in blank order; for a choice blank, the chosen option's id
+    /// (empty while none is chosen).
     Blanks(Vec<String>),
     Essay(String),
     Cleared,
@@ -31,6 +32,8 @@ pub enum ResponseError {
     NotSingle,
     #[error("this item has {expected} blanks, the answer has {got}")]
     BlankCount { expected: u8, got: usize },
+    #[error("the answer to blank {blank} is not one of its options")]
+    NotAnOption { blank: usize },
     #[error("an answer is longer than allowed ({0} characters)")]
     TooLong(usize),
 }
@@ -51,9 +54,9 @@ impl Response {
                 Ok(())
             }
             (Response::Blanks(texts), ItemBody::FillIn { blanks }) => {
-                if texts.len() != usize::from(*blanks) {
+                if texts.len() != blanks.len() {
                     return Err(ResponseError::BlankCount {
-                        expected: *blanks,
+                        expected: u8::try_from(blanks.len()).unwrap_or(u8::MAX),
                         got: texts.len(),
                     });
                 }
@@ -62,6 +65,15 @@ impl Response {
                     .any(|t| t.chars().count() > BLANK_ANSWER_CHARS_MAX)
                 {
                     return Err(ResponseError::TooLong(BLANK_ANSWER_CHARS_MAX));
+                }
+                // A choice blank takes one of its option ids, or nothing yet.
+                for (k, (text, blank)) in texts.iter().zip(blanks).enumerate() {
+                    if blank.is_choice()
+                        && !text.is_empty()
+                        && !blank.choices.iter().any(|o| o.id.as_str() == text)
+                    {
+                        return Err(ResponseError::NotAnOption { blank: k + 1 });
+                    }
                 }
                 Ok(())
             }

@@ -13,7 +13,8 @@ pub enum ItemScore {
 }
 
 /// Scores one response. No response and `Cleared` score zero. Multiple choice is all-or-nothing;
-/// fill-in gives each blank an equal share of the weight.
+/// fill-in gives each blank an equal share of the weight (a choice blank is right when the chosen
+/// option id is the key, exactly).
 pub fn score_item(item: &Item, response: Option<&Response>) -> ItemScore {
     let full = item.weight * 100;
     let response = match response {
@@ -30,7 +31,13 @@ pub fn score_item(item: &Item, response: Option<&Response>) -> ItemScore {
             let right = blanks
                 .iter()
                 .zip(given)
-                .filter(|(blank, text)| blank.accepted.iter().any(|a| same_answer(a, text)))
+                .filter(|(blank, text)| {
+                    if blank.choices.is_empty() {
+                        blank.accepted.iter().any(|a| same_answer(a, text))
+                    } else {
+                        blank.accepted.iter().any(|a| a == *text)
+                    }
+                })
                 .count() as u32;
             return ItemScore::Centipoints(full * right / blanks.len().max(1) as u32);
         }
@@ -149,9 +156,11 @@ mod tests {
                 blanks: vec![
                     Blank {
                         accepted: vec!["30".into(), "30mA".into()],
+                        choices: vec![],
                     },
                     Blank {
                         accepted: vec!["0.1".into()],
+                        choices: vec![],
                     },
                 ],
             },
@@ -167,6 +176,56 @@ mod tests {
             ItemScore::Centipoints(100)
         );
         assert_eq!(score_item(&it, Some(&r("", ""))), ItemScore::Centipoints(0));
+    }
+
+    #[test]
+    fn a_choice_blank_is_right_only_for_the_key_id() {
+        let it = item(
+            ItemKind::FillIn {
+                blanks: vec![
+                    Blank {
+                        accepted: vec!["36".into()],
+                        choices: vec![],
+                    },
+                    Blank {
+                        accepted: vec!["Y".into()],
+                        choices: options()
+                            .into_iter()
+                            .map(|o| ChoiceOption {
+                                id: if o.id.as_str() == "D" { opt("Y") } else { o.id },
+                                text: o.text,
+                            })
+                            .collect(),
+                    },
+                ],
+            },
+            2,
+        );
+        let r = |a: &str, b: &str| Response::Blanks(vec![a.into(), b.into()]);
+        assert_eq!(
+            score_item(&it, Some(&r("36", "Y"))),
+            ItemScore::Centipoints(200)
+        );
+        // No folding for ids: case and width matter.
+        assert_eq!(
+            score_item(&it, Some(&r("36", "y"))),
+            ItemScore::Centipoints(100)
+        );
+        assert_eq!(
+            score_item(&it, Some(&r("36", "Ｙ"))),
+            ItemScore::Centipoints(100)
+        );
+        assert_eq!(
+            score_item(&it, Some(&r("", "A"))),
+            ItemScore::Centipoints(0)
+        );
+        let body = it.body();
+        assert_eq!(r("36", "Y").check(&body), Ok(()));
+        assert_eq!(r("36", "").check(&body), Ok(()));
+        assert_eq!(
+            r("36", "Z").check(&body),
+            Err(crate::ResponseError::NotAnOption { blank: 2 })
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! One candidate's order: items shuffled within each section and options within each choice
-//! item, reproducible from the seed kept with the attempt. Sections keep their authored order;
+//! item (and of each choice blank), reproducible from the seed kept with the attempt. Sections keep their authored order;
 //! true/false items have no options to shuffle.
 
+use crate::media::image_refs;
 use crate::paper::{CandidateItem, CandidatePaper, CandidateSection, ItemBody, Paper};
 use crate::rng::SplitMix64;
 
@@ -17,10 +18,20 @@ pub fn candidate_paper(paper: &Paper, seed: u64) -> CandidatePaper {
                 .iter()
                 .map(|item| {
                     let mut body = item.body();
-                    if let ItemBody::SingleChoice { options }
-                    | ItemBody::MultipleChoice { options } = &mut body
-                    {
-                        root.fork(&format!("options/{}", item.id)).shuffle(options);
+                    match &mut body {
+                        ItemBody::SingleChoice { options }
+                        | ItemBody::MultipleChoice { options } => {
+                            root.fork(&format!("options/{}", item.id)).shuffle(options);
+                        }
+                        ItemBody::FillIn { blanks } => {
+                            for (k, blank) in blanks.iter_mut().enumerate() {
+                                if blank.is_choice() {
+                                    root.fork(&format!("options/{}/{}", item.id, k + 1))
+                                        .shuffle(&mut blank.choices);
+                                }
+                            }
+                        }
+                        ItemBody::TrueFalse | ItemBody::ShortAnswer => {}
                     }
                     CandidateItem {
                         id: item.id.clone(),
@@ -38,11 +49,19 @@ pub fn candidate_paper(paper: &Paper, seed: u64) -> CandidatePaper {
             }
         })
         .collect();
+    // Only the images this paper's items show (all of them: every item is on every paper).
+    let media = paper
+        .items()
+        .flat_map(|item| item.texts())
+        .flat_map(image_refs)
+        .filter_map(|path| Some((path.to_owned(), paper.media.get(path)?.clone())))
+        .collect();
     CandidatePaper {
         paper_id: paper.id.clone(),
         title: paper.title.clone(),
         time_limit_secs: paper.time_limit_secs,
         sections,
+        media,
     }
 }
 

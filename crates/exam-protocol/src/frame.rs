@@ -93,7 +93,7 @@ mod tests {
         let frame = encode_frame(&msg, CLIENT_FRAME_BYTES_MAX).expect("encodes");
         assert_eq!(
             hex(&frame),
-            "0000000f0001 02 fb2c01 06 64782d303031 01 01 01 42".replace(' ', ""),
+            "0000000f0002 02 fb2c01 06 64782d303031 01 01 01 42".replace(' ', ""),
             "the wire format changed: bump PROTOCOL_VERSION and update this test on purpose"
         );
         let (h, body) = split(&frame);
@@ -105,7 +105,7 @@ mod tests {
         );
         assert_eq!(decode_body::<ClientMsg>(body).expect("decodes"), msg);
         let ack = encode_frame(&SiteMsg::Ack { seq: 7 }, FRAME_BYTES_MAX).expect("encodes");
-        assert_eq!(hex(&ack), "000000020001 05 07".replace(' ', ""));
+        assert_eq!(hex(&ack), "000000020002 05 07".replace(' ', ""));
     }
 
     fn hex(b: &[u8]) -> String {

@@ -15,8 +15,9 @@ pub use frame::{FrameError, FrameHeader, HEADER_BYTES};
 pub use lan::*;
 
 /// The LAN protocol version carried in every frame header. A peer speaking another version is
-/// refused with a message saying which side to update.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// refused with a message saying which side to update. Version 2: fill-in blanks carry their
+/// options (choice blanks) and a candidate paper carries its images.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// ALPN id of the candidate LAN protocol.
 pub const ALPN_CANDIDATE: &[u8] = b"exam-site-candidate/1";

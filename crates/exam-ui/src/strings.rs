@@ -105,6 +105,8 @@ pub enum Key {
     Photo,
     NoPhoto,
     PhotoUnreadable,
+    FigureUnreadable,
+    ChooseOption,
     CheckYourDetails,
     WaitForProctor,
     StartsIn,
@@ -177,6 +179,8 @@ impl Key {
         Key::Photo,
         Key::NoPhoto,
         Key::PhotoUnreadable,
+        Key::FigureUnreadable,
+        Key::ChooseOption,
         Key::CheckYourDetails,
         Key::WaitForProctor,
         Key::StartsIn,
@@ -265,6 +269,8 @@ fn zh(key: Key) -> &'static str {
         Key::Photo => "考生照片",
         Key::NoPhoto => "无照片",
         Key::PhotoUnreadable => "照片无法显示",
+        Key::FigureUnreadable => "图片无法显示，请举手示意监考员",
+        Key::ChooseOption => "请选择",
         Key::CheckYourDetails => "请核对以上信息是否为本人。如有不符，请举手示意监考员。",
         Key::WaitForProctor => "请等待监考员开考",
         Key::StartsIn => "距离开考还有",
@@ -334,6 +340,8 @@ fn en(key: Key) -> &'static str {
         Key::Photo => "Candidate photo",
         Key::NoPhoto => "No photo",
         Key::PhotoUnreadable => "Photo cannot be shown",
+        Key::FigureUnreadable => "The picture cannot be shown; raise your hand",
+        Key::ChooseOption => "Choose",
         Key::CheckYourDetails => {
             "Check that these details are yours. If anything is wrong, raise your hand."
         }
@@ -415,6 +423,14 @@ pub fn option_letter(position: usize) -> String {
 }
 
 /// "空 2" / "Blank 2".
+/// Accessible name of the `number`-th picture of a question.
+pub fn figure_label(lang: Lang, number: usize) -> String {
+    match lang {
+        Lang::Zh => format!("图 {number}"),
+        Lang::En => format!("Figure {number}"),
+    }
+}
+
 pub fn blank_label(lang: Lang, number: usize) -> String {
     match lang {
         Lang::Zh => format!("空 {number}"),

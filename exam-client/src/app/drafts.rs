@@ -26,7 +26,7 @@ impl Draft {
     fn from_saved(item: &CandidateItem, saved: Option<&Response>) -> Option<Draft> {
         match &item.body {
             ItemBody::FillIn { blanks } => {
-                let n = usize::from(*blanks);
+                let n = blanks.len();
                 let mut texts = match saved {
                     Some(Response::Blanks(b)) => b.clone(),
                     _ => Vec::new(),

@@ -10,7 +10,8 @@ use egui::{
     Align, CornerRadius, Frame, Id, Layout, Margin, RichText, Stroke, TextEdit, TextStyle, Ui, vec2,
 };
 use exam_domain::limits::{BLANK_ANSWER_CHARS_MAX, ESSAY_CHARS_MAX};
-use exam_domain::{CandidateItem, CandidatePaper, ItemBody, ItemId, OptionId, Response};
+use exam_domain::media::{Segment, segments};
+use exam_domain::{BlankBody, CandidateItem, CandidatePaper, ItemBody, ItemId, OptionId, Response};
 use exam_ui::theme::{palette, prompt_style, timer_style, title_style};
 use exam_ui::widgets::{
     BannerKind, ButtonKind, CellState, banner_ui, big_button, big_button_ui, caption, card,
@@ -411,29 +412,60 @@ impl<B: ExamBackend> ExamApp<B> {
                 }
             });
             ui.add_space(8.0);
-            match &item.body {
-                ItemBody::FillIn { .. } => {
-                    ui.label(fill_in_prompt(ui, &item.prompt, lang));
-                }
-                _ => {
-                    ui.label(RichText::new(&item.prompt).text_style(prompt_style()));
-                }
-            }
+            let paper = state.paper.as_deref();
+            let mut figures = 0;
+            self.prompt_ui(ui, paper, item, &mut figures);
             ui.add_space(16.0);
             let saved = state.answers.get(&item.id);
             match &item.body {
                 ItemBody::TrueFalse => self.true_false_ui(ui, item, saved),
                 ItemBody::SingleChoice { options } => {
-                    self.choices_ui(ui, item, options, saved, false);
+                    self.choices_ui(ui, paper, item, options, saved, false, &mut figures);
                 }
                 ItemBody::MultipleChoice { options } => {
-                    self.choices_ui(ui, item, options, saved, true);
+                    self.choices_ui(ui, paper, item, options, saved, true, &mut figures);
                 }
                 ItemBody::FillIn { .. } | ItemBody::ShortAnswer => {
                     self.text_answer_ui(ui, state, item, now);
                 }
             }
         });
+    }
+
+    /// The prompt: its text (with numbered gaps for blanks) and, where `[img:PATH]` markers
+    /// stand, the pictures, numbered on from `figures`.
+    fn prompt_ui(
+        &mut self,
+        ui: &mut Ui,
+        paper: Option<&CandidatePaper>,
+        item: &CandidateItem,
+        figures: &mut usize,
+    ) {
+        let lang = self.lang;
+        let fill_in = matches!(item.body, ItemBody::FillIn { .. });
+        let mut blanks = 0;
+        for segment in segments(&item.prompt) {
+            match segment {
+                Segment::Text(text) => {
+                    let text = text.trim_matches('\n');
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    if fill_in {
+                        let (job, count) = fill_in_prompt(ui, text, lang, blanks);
+                        blanks += count;
+                        ui.label(job);
+                    } else {
+                        ui.label(RichText::new(text).text_style(prompt_style()));
+                    }
+                }
+                Segment::Image(path) => {
+                    *figures += 1;
+                    let label = strings::figure_label(lang, *figures);
+                    self.media.image_ui(ui, paper, path, &label, lang);
+                }
+            }
+        }
     }
 
     fn true_false_ui(&mut self, ui: &mut Ui, item: &CandidateItem, saved: Option<&Response>) {
@@ -459,14 +491,18 @@ impl<B: ExamBackend> ExamApp<B> {
         });
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn choices_ui(
         &mut self,
         ui: &mut Ui,
+        paper: Option<&CandidatePaper>,
         item: &CandidateItem,
         options: &[exam_domain::ChoiceOption],
         saved: Option<&Response>,
         multi: bool,
+        figures: &mut usize,
     ) {
+        let lang = self.lang;
         let chosen: BTreeSet<OptionId> = match saved {
             Some(Response::Choices(c)) => c.clone(),
             _ => BTreeSet::new(),
@@ -475,7 +511,27 @@ impl<B: ExamBackend> ExamApp<B> {
         for (position, option) in options.iter().enumerate() {
             let selected = chosen.contains(&option.id);
             let letter = strings::option_letter(position);
-            if choice_row_ui(ui, &letter, &option.text, selected, multi).clicked() {
+            // Pictures of an option are named in its text and shown under its row.
+            let mut pictures = Vec::new();
+            let text: String = segments(&option.text)
+                .into_iter()
+                .map(|segment| match segment {
+                    Segment::Text(t) => t.to_owned(),
+                    Segment::Image(path) => {
+                        *figures += 1;
+                        let label = strings::figure_label(lang, *figures);
+                        pictures.push((path, label.clone()));
+                        format!("（{label}）")
+                    }
+                })
+                .collect();
+            let clicked = choice_row_ui(ui, &letter, text.trim(), selected, multi).clicked();
+            for (path, label) in pictures {
+                ui.indent(("option-picture", position), |ui| {
+                    self.media.image_ui(ui, paper, path, &label, lang);
+                });
+            }
+            if clicked {
                 let next = if multi {
                     let mut next = chosen.clone();
                     if !next.remove(&option.id) {
@@ -504,6 +560,7 @@ impl<B: ExamBackend> ExamApp<B> {
         };
         let mut changed = false;
         let mut lost_focus = false;
+        let mut chosen = false;
         if essay {
             let label = ui.label(RichText::new(tr(lang, Key::AnswerArea)).strong());
             if let Some(text) = draft.texts.first_mut() {
@@ -525,6 +582,11 @@ impl<B: ExamBackend> ExamApp<B> {
                 });
             }
         } else {
+            let no_blanks = Vec::new();
+            let bodies: &Vec<BlankBody> = match &item.body {
+                ItemBody::FillIn { blanks } => blanks,
+                _ => &no_blanks,
+            };
             let width = (ui.available_width() * 0.6).max(240.0);
             egui::Grid::new(("blanks", &item.id))
                 .num_columns(2)
@@ -536,6 +598,37 @@ impl<B: ExamBackend> ExamApp<B> {
                                 .strong()
                                 .color(palette::ACCENT),
                         );
+                        if let Some(body) = bodies.get(k).filter(|b| b.is_choice()) {
+                            // A choice blank: a drop-down, saved as soon as an option is chosen.
+                            let shown = body
+                                .choices
+                                .iter()
+                                .find(|o| o.id.as_str() == text.as_str())
+                                .map_or(tr(lang, Key::ChooseOption), |o| o.text.as_str());
+                            let combo = egui::ComboBox::from_id_salt(("choice-blank", &item.id, k))
+                                .width(width)
+                                .selected_text(RichText::new(shown).text_style(TextStyle::Heading))
+                                .show_ui(ui, |ui| {
+                                    for option in &body.choices {
+                                        let selected = option.id.as_str() == text.as_str();
+                                        if ui
+                                            .selectable_label(
+                                                selected,
+                                                RichText::new(&option.text)
+                                                    .text_style(TextStyle::Heading),
+                                            )
+                                            .clicked()
+                                            && !selected
+                                        {
+                                            *text = option.id.to_string();
+                                            chosen = true;
+                                        }
+                                    }
+                                });
+                            combo.response.labelled_by(label.id);
+                            ui.end_row();
+                            continue;
+                        }
                         let response = ui
                             .add(
                                 TextEdit::singleline(text)
@@ -552,10 +645,10 @@ impl<B: ExamBackend> ExamApp<B> {
                     }
                 });
         }
-        if changed {
+        if changed || chosen {
             self.exam.drafts.edited(&item.id, now);
         }
-        if lost_focus {
+        if lost_focus || chosen {
             self.flush(&item.id, state);
         }
     }
@@ -684,8 +777,9 @@ fn split_blanks(prompt: &str) -> Vec<&str> {
     parts
 }
 
-/// The prompt with each blank shown as a marked, numbered gap matching the fields below.
-fn fill_in_prompt(ui: &Ui, prompt: &str, lang: Lang) -> LayoutJob {
+/// A piece of the prompt with each blank shown as a marked, numbered gap matching the fields
+/// below, numbered on from `before`; also how many blanks it has.
+fn fill_in_prompt(ui: &Ui, prompt: &str, lang: Lang, before: usize) -> (LayoutJob, usize) {
     let font = prompt_style().resolve(ui.style());
     let plain = TextFormat {
         font_id: font.clone(),
@@ -700,17 +794,19 @@ fn fill_in_prompt(ui: &Ui, prompt: &str, lang: Lang) -> LayoutJob {
         ..Default::default()
     };
     let mut job = LayoutJob::default();
-    for (k, part) in split_blanks(prompt).into_iter().enumerate() {
+    let parts = split_blanks(prompt);
+    let count = parts.len().saturating_sub(1);
+    for (k, part) in parts.into_iter().enumerate() {
         if k > 0 {
             job.append(
-                &format!(" （{}） ", strings::blank_label(lang, k)),
+                &format!(" （{}） ", strings::blank_label(lang, before + k)),
                 0.0,
                 blank.clone(),
             );
         }
         job.append(part, 0.0, plain.clone());
     }
-    job
+    (job, count)
 }
 
 #[cfg(test)]

@@ -85,8 +85,9 @@ fn placeholder_ui(ui: &mut Ui, text: &str) {
     );
 }
 
-/// Decodes a JPEG or PNG within the size limits; `None` for anything else.
-fn decode(bytes: &[u8]) -> Option<ColorImage> {
+/// Decodes a JPEG or PNG within the size limits; `None` for anything else (also used for the
+/// pictures of questions).
+pub(crate) fn decode(bytes: &[u8]) -> Option<ColorImage> {
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .ok()?;

@@ -4,12 +4,18 @@
 //!
 //! Mapping: true/false → a two-choice `choiceInteraction` reading 正确/错误; single and multiple
 //! choice → `choiceInteraction` with `match_correct` (all-or-nothing); fill-in → one
-//! `textEntryInteraction` per `____` with a mapping of every accepted answer; short answer →
+//! `textEntryInteraction` per typed `____` with a mapping of every accepted answer, and one
+//! `inlineChoiceInteraction` per choice blank with its key mapped to 1; short answer →
 //! `extendedTextInteraction` with the reference in a scorer `rubricBlock` and no response
-//! processing (scored by a person). Lines of a text become `<br/>`-separated lines.
+//! processing (scored by a person). Lines of a text become `<br/>`-separated lines; each
+//! `[img:PATH]` marker becomes an `<img>` and the file is written at `PATH` in the package.
+//!
+//! The import puts a marker on a line with the text around it separated by one space, so a
+//! paper round-trips exactly when its markers stand alone on a line or between spaces.
 
 use std::io::{Cursor, Write};
 
+use exam_domain::media::{Segment, image_refs, segments};
 use exam_domain::{Blank, Item, ItemKind, Paper};
 use zip::write::SimpleFileOptions;
 
@@ -25,21 +31,34 @@ const FALSE_ID: &str = "F";
 /// The package's zip bytes. Writing to memory cannot fail short of running out of memory, so
 /// this returns bytes, not a `Result`; a zip-writer fault would give an empty vector.
 pub fn export_package(paper: &Paper) -> Vec<u8> {
-    let mut files: Vec<(String, String)> = Vec::new();
-    for item in paper.items() {
-        files.push((item_path(item), item_xml(item)));
+    let mut files: Vec<(String, &[u8])> = Vec::new();
+    let manifest = manifest_xml(paper);
+    let items: Vec<(String, String)> = paper
+        .items()
+        .map(|item| (item_path(item), item_xml(item)))
+        .collect();
+    let test = test_xml(paper);
+    files.push(("imsmanifest.xml".into(), manifest.as_bytes()));
+    for (path, xml) in &items {
+        files.push((path.clone(), xml.as_bytes()));
     }
-    files.push(("tests/test.xml".into(), test_xml(paper)));
-    files.insert(0, ("imsmanifest.xml".into(), manifest_xml(paper)));
+    files.push(("tests/test.xml".into(), test.as_bytes()));
+    for (path, file) in &paper.media {
+        // A path that would replace one of the package's own files is not written (a valid
+        // paper's media paths end in an image extension, so this does not happen).
+        if !files.iter().any(|(p, _)| p == path) {
+            files.push((path.clone(), &file.bytes));
+        }
+    }
     write_zip(&files).unwrap_or_default()
 }
 
-fn write_zip(files: &[(String, String)]) -> zip::result::ZipResult<Vec<u8>> {
+fn write_zip(files: &[(String, &[u8])]) -> zip::result::ZipResult<Vec<u8>> {
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     for (name, content) in files {
         zip.start_file(name.as_str(), options)?;
-        zip.write_all(content.as_bytes())?;
+        zip.write_all(content)?;
     }
     Ok(zip.finish()?.into_inner())
 }
@@ -48,9 +67,37 @@ fn item_path(item: &Item) -> String {
     format!("items/{}.xml", item.id)
 }
 
-/// A text as XHTML lines: escaped, lines joined with `<br/>`.
+/// A text as XHTML lines: escaped, images as `<img>`, lines joined with `<br/>`.
 fn lines(text: &str) -> String {
-    text.lines().map(escape).collect::<Vec<_>>().join("<br/>")
+    text.lines().map(inline).collect::<Vec<_>>().join("<br/>")
+}
+
+/// One line of text: escaped, each `[img:PATH]` marker as an `<img>` (items sit in `items/`).
+fn inline(text: &str) -> String {
+    segments(text)
+        .into_iter()
+        .map(|s| match s {
+            Segment::Text(t) => escape(t),
+            Segment::Image(path) => {
+                format!("<img src=\"../{}\" alt=\"\"/>", escape(&href(path)))
+            }
+        })
+        .collect()
+}
+
+/// A media path as an href: the characters the import reads specially are percent-encoded.
+fn href(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '#' => out.push_str("%23"),
+            '?' => out.push_str("%3F"),
+            ' ' => out.push_str("%20"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn manifest_xml(paper: &Paper) -> String {
@@ -70,8 +117,15 @@ fn manifest_xml(paper: &Paper) -> String {
     s.push_str("</resource>\n");
     for item in paper.items() {
         let path = item_path(item);
+        let mut shown: Vec<&str> = item.texts().into_iter().flat_map(image_refs).collect();
+        shown.sort_unstable();
+        shown.dedup();
+        let media: String = shown
+            .iter()
+            .map(|p| format!("<file href=\"{}\"/>", escape(&href(p))))
+            .collect();
         s.push_str(&format!(
-            "    <resource identifier=\"{}\" type=\"imsqti_item_xmlv2p1\" href=\"{path}\"><file href=\"{path}\"/></resource>\n",
+            "    <resource identifier=\"{}\" type=\"imsqti_item_xmlv2p1\" href=\"{path}\"><file href=\"{path}\"/>{media}</resource>\n",
             escape(item.id.as_str())
         ));
     }
@@ -187,10 +241,10 @@ fn item_xml(item: &Item) -> String {
                 let mut out = String::new();
                 for (i, part) in line.split("____").enumerate() {
                     if i > 0 {
-                        out.push_str(&format!("<textEntryInteraction responseIdentifier=\"{}\" expectedLength=\"20\"/>", rid(n)));
+                        out.push_str(&blank_interaction(&rid(n), blanks.get(n)));
                         n += 1;
                     }
-                    out.push_str(&escape(part));
+                    out.push_str(&inline(part));
                 }
                 paragraph.push(out);
             }
@@ -225,7 +279,41 @@ fn item_xml(item: &Item) -> String {
     )
 }
 
+/// A typed blank as a text entry, a choice blank as an inline choice.
+fn blank_interaction(rid: &str, blank: Option<&Blank>) -> String {
+    match blank {
+        Some(b) if !b.choices.is_empty() => {
+            let choices: String = b
+                .choices
+                .iter()
+                .map(|o| {
+                    format!(
+                        "<inlineChoice identifier=\"{}\">{}</inlineChoice>",
+                        escape(o.id.as_str()),
+                        escape(&o.text)
+                    )
+                })
+                .collect();
+            format!(
+                "<inlineChoiceInteraction responseIdentifier=\"{rid}\" shuffle=\"true\">{choices}</inlineChoiceInteraction>"
+            )
+        }
+        _ => format!("<textEntryInteraction responseIdentifier=\"{rid}\" expectedLength=\"20\"/>"),
+    }
+}
+
 fn blank_declaration(rid: &str, blank: &Blank) -> String {
+    if !blank.choices.is_empty() {
+        let key = blank
+            .accepted
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default();
+        return format!(
+            "  <responseDeclaration identifier=\"{rid}\" cardinality=\"single\" baseType=\"identifier\"><correctResponse><value>{0}</value></correctResponse><mapping defaultValue=\"0\"><mapEntry mapKey=\"{0}\" mappedValue=\"1\"/></mapping></responseDeclaration>\n",
+            escape(key)
+        );
+    }
     let first = blank
         .accepted
         .first()

@@ -3,14 +3,22 @@
 //! a [`Problem`]: [`ProblemKind::Approximated`] when the item is kept with a caveat,
 //! [`ProblemKind::NotRepresentable`] when it is left out, [`ProblemKind::TestRule`] for test
 //! rules (selection, ordering, time limits) a `Paper` has no place for.
+//!
+//! Inline choices become choice blanks of a fill-in item (text entries and inline choices may be
+//! mixed). PNG and JPEG images within the paper's limits travel in [`Paper::media`] and are shown
+//! where an `[img:PATH]` marker stands (`<object>` markers of such images become `[img:PATH]`);
+//! any other media file is named by an [`ProblemKind::Approximated`] problem and its place is
+//! marked `[media:PATH]` in the text.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use exam_domain::limits::{
-    BLANKS_PER_ITEM_MAX, ITEM_ID_BYTES_MAX, ITEM_WEIGHT_MAX, OPTIONS_PER_ITEM_MAX, PROMPT_BYTES_MAX,
+    BLANKS_PER_ITEM_MAX, ITEM_ID_BYTES_MAX, ITEM_WEIGHT_MAX, MEDIA_FILES_MAX, OPTIONS_PER_ITEM_MAX,
+    PAPER_MEDIA_BYTES_MAX, PROMPT_BYTES_MAX,
 };
+use exam_domain::media::{check_media, img_marker};
 use exam_domain::{
-    Blank, ChoiceOption, Item, ItemId, ItemKind, OptionId, Paper, PaperError, Section,
+    Blank, ChoiceOption, Item, ItemId, ItemKind, MediaFile, OptionId, Paper, PaperError, Section,
 };
 
 use super::item::true_false_choices;
@@ -43,7 +51,7 @@ pub enum ToPaperError {
 pub fn to_paper(report: &ImportReport) -> Result<(Paper, Vec<Problem>), ToPaperError> {
     let mut problems = Vec::new();
     let (layout, time_limit_secs, id, title) = layout(report, &mut problems);
-    let items = convert_all(report, &layout, &mut problems);
+    let (items, media) = convert_all(report, &layout, &mut problems);
     let mut sections = Vec::new();
     for s in layout.sections {
         let section_items: Vec<Item> = s
@@ -80,6 +88,7 @@ pub fn to_paper(report: &ImportReport) -> Result<(Paper, Vec<Problem>), ToPaperE
         title,
         time_limit_secs,
         sections,
+        media,
     };
     paper.validate()?;
     Ok((paper, problems))
@@ -93,7 +102,7 @@ pub fn to_test_definition(
 ) -> Result<(TestDefinition, Vec<Problem>), ToPaperError> {
     let mut problems = Vec::new();
     let (layout, time_limit_secs, id, title) = layout(report, &mut problems);
-    let items = convert_all(report, &layout, &mut problems);
+    let (items, media) = convert_all(report, &layout, &mut problems);
     let mut rules = Vec::new();
     for s in layout.sections {
         if s.with_replacement {
@@ -150,7 +159,7 @@ pub fn to_test_definition(
         return Err(ToPaperError::NoItems);
     }
     Ok((
-        TestDefinition::new(id, title, time_limit_secs, rules)?,
+        TestDefinition::with_media(id, title, time_limit_secs, rules, media)?,
         problems,
     ))
 }
@@ -348,18 +357,22 @@ fn note_nested(
     }
 }
 
-/// Converts every item the layout uses (and reports the ones it does not use).
+type Media = BTreeMap<String, MediaFile>;
+
+/// Converts every item the layout uses (and reports the ones it does not use), with the images
+/// they show.
 fn convert_all(
     report: &ImportReport,
     layout: &Layout,
     problems: &mut Vec<Problem>,
-) -> BTreeMap<String, (Item, bool)> {
+) -> (BTreeMap<String, (Item, bool)>, Media) {
     let used: BTreeSet<&str> = layout
         .sections
         .iter()
         .flat_map(|s| s.keys.iter().map(String::as_str))
         .collect();
     let mut out = BTreeMap::new();
+    let mut media = Media::new();
     let mut ids = BTreeSet::new();
     for item in &report.items {
         if !used.contains(item.key.as_str()) {
@@ -378,13 +391,14 @@ fn convert_all(
             .unwrap_or((item.max_score.unwrap_or(1.0), false));
         let mut notes = Vec::new();
         match convert(item, weight, &mut notes) {
-            Ok(converted) => {
+            Ok(mut converted) => {
                 if !ids.insert(converted.id.clone()) {
                     notes.push((
                         ProblemKind::NotRepresentable,
                         format!("its id {} is already used by another item", converted.id),
                     ));
                 } else {
+                    carry_media(report, item, &mut converted, &mut media, &mut notes);
                     out.insert(item.key.clone(), (converted, required));
                 }
             }
@@ -402,10 +416,86 @@ fn convert_all(
             );
         }
     }
-    out
+    (out, media)
 }
 
 type Notes = Vec<(ProblemKind, String)>;
+
+/// Puts the images `item` shows into `media` (PNG or JPEG within the paper's limits) and marks
+/// them `[img:PATH]` in `converted`'s texts; any other media file is marked `[media:PATH]` and
+/// named in a note.
+fn carry_media(
+    report: &ImportReport,
+    item: &ImportedItem,
+    converted: &mut Item,
+    media: &mut Media,
+    notes: &mut Notes,
+) {
+    let mut left = Vec::new();
+    for path in &item.media {
+        let usable = if media.contains_key(path) {
+            Ok(())
+        } else {
+            match report.media.get(path) {
+                None => Err("it was not imported".to_owned()),
+                Some(m) => {
+                    let file = MediaFile {
+                        mime: m.mime.clone(),
+                        bytes: m.bytes.clone(),
+                    };
+                    let total: usize = media.values().map(|f| f.bytes.len()).sum();
+                    check_media(path, &file).and_then(|()| {
+                        if media.len() >= MEDIA_FILES_MAX
+                            || total + file.bytes.len() > PAPER_MEDIA_BYTES_MAX
+                        {
+                            Err(format!(
+                                "the paper's images would exceed {MEDIA_FILES_MAX} files or {PAPER_MEDIA_BYTES_MAX} bytes"
+                            ))
+                        } else {
+                            media.insert(path.clone(), file);
+                            Ok(())
+                        }
+                    })
+                }
+            }
+        };
+        let to = match &usable {
+            Ok(()) => img_marker(path),
+            Err(_) => format!("[media:{path}]"),
+        };
+        let rewrite = |text: &mut String| {
+            for kind in ["img", "object"] {
+                let from = format!("[{kind}:{path}]");
+                if text.contains(&from) {
+                    *text = text.replace(&from, &to);
+                }
+            }
+        };
+        rewrite(&mut converted.prompt);
+        match &mut converted.kind {
+            ItemKind::SingleChoice { options, .. } | ItemKind::MultipleChoice { options, .. } => {
+                options.iter_mut().for_each(|o| rewrite(&mut o.text));
+            }
+            ItemKind::FillIn { blanks } => blanks
+                .iter_mut()
+                .flat_map(|b| b.choices.iter_mut())
+                .for_each(|o| rewrite(&mut o.text)),
+            ItemKind::TrueFalse { .. } | ItemKind::ShortAnswer { .. } => {}
+        }
+        if let Err(why) = usable {
+            left.push(format!("{path} ({why})"));
+        }
+    }
+    if !left.is_empty() {
+        notes.push((
+            ProblemKind::Approximated,
+            format!(
+                "it shows {}, which a paper cannot carry (only PNG and JPEG images within the limits): the text marks each place as [media:path] and the files are kept in ImportReport::media",
+                left.join(", ")
+            ),
+        ));
+    }
+}
 
 fn item_id(key: &str, notes: &mut Notes) -> Result<ItemId, String> {
     if let Ok(id) = ItemId::parse(key) {
@@ -531,7 +621,14 @@ fn convert(item: &ImportedItem, weight: f64, notes: &mut Notes) -> Result<Item, 
             };
             (text, kind)
         }
-        (ItemType::FillIn, interactions) => {
+        (ItemType::FillIn | ItemType::InlineChoice | ItemType::Composite, interactions)
+            if interactions.iter().all(|i| {
+                matches!(
+                    i,
+                    Interaction::TextEntry { .. } | Interaction::InlineChoice { .. }
+                )
+            }) =>
+        {
             if interactions.len() > BLANKS_PER_ITEM_MAX {
                 return Err(format!(
                     "{} blanks; the platform takes at most {BLANKS_PER_ITEM_MAX}",
@@ -540,8 +637,12 @@ fn convert(item: &ImportedItem, weight: f64, notes: &mut Notes) -> Result<Item, 
             }
             let mut blanks = Vec::new();
             for i in interactions {
-                blanks.push(Blank {
-                    accepted: accepted_answers(item, i, notes)?,
+                blanks.push(match i {
+                    Interaction::InlineChoice { .. } => choice_blank(item, i, notes)?,
+                    _ => Blank {
+                        accepted: accepted_answers(item, i, notes)?,
+                        choices: Vec::new(),
+                    },
                 });
             }
             let text = item.body_text.clone();
@@ -563,9 +664,6 @@ fn convert(item: &ImportedItem, weight: f64, notes: &mut Notes) -> Result<Item, 
                 ItemKind::ShortAnswer { reference },
             )
         }
-        (ItemType::InlineChoice, _) => {
-            return Err("it uses inline choice (a drop-down inside the text), which the platform's paper model has no item type for yet; it is left out".into());
-        }
         _ => {
             return Err("it combines several kinds of interaction in one item, which the platform's paper model cannot hold; it is left out".into());
         }
@@ -576,21 +674,86 @@ fn convert(item: &ImportedItem, weight: f64, notes: &mut Notes) -> Result<Item, 
     if prompt.len() > PROMPT_BYTES_MAX {
         return Err(format!("its text is longer than {PROMPT_BYTES_MAX} bytes"));
     }
-    if !item.media.is_empty() {
-        notes.push((
-            ProblemKind::Approximated,
-            format!(
-                "it shows {} ({}), which a paper cannot carry yet: the text marks each place as [img:path] or [object:path] and the files are kept in ImportReport::media",
-                if item.media.len() == 1 { "a media file".to_owned() } else { format!("{} media files", item.media.len()) },
-                item.media.join(", ")
-            ),
-        ));
-    }
     Ok(Item {
         id,
         weight,
         prompt,
         kind,
+    })
+}
+
+/// An inline choice as a choice blank: its options and the one correct option's id.
+fn choice_blank(
+    item: &ImportedItem,
+    interaction: &Interaction,
+    notes: &mut Notes,
+) -> Result<Blank, String> {
+    let Interaction::InlineChoice {
+        response,
+        shuffle,
+        choices,
+    } = interaction
+    else {
+        return Err("an inline choice was expected".into());
+    };
+
+    let correct = correct_choices(item, interaction);
+    let mut options: Vec<ChoiceOption> = Vec::new();
+    for c in choices {
+        let id = OptionId::parse(&c.identifier)
+            .map_err(|e| format!("inline choice id {:?}: {e}", c.identifier))?;
+        // An empty choice is a "nothing chosen yet" placeholder: a blank without a choice is
+        // unanswered on the platform.
+        if c.text.trim().is_empty() && !correct.contains(&c.identifier) {
+            notes.push((
+                ProblemKind::Approximated,
+                format!("inline choice {response}: the empty choice {id} is left out (a blank with nothing chosen is unanswered)"),
+            ));
+            continue;
+        }
+        if options.iter().any(|o| o.id == id) {
+            return Err(format!(
+                "inline choice {response}: two choices share the id {id}"
+            ));
+        }
+        if c.text.trim().is_empty() || c.text.contains('\n') {
+            return Err(format!(
+                "inline choice {response}: choice {id} is empty or has more than one line"
+            ));
+        }
+        options.push(ChoiceOption {
+            id,
+            text: c.text.clone(),
+        });
+    }
+    if options.len() < 2 || options.len() > OPTIONS_PER_ITEM_MAX {
+        return Err(format!(
+            "inline choice {response} has {} choices; the platform takes 2 to {OPTIONS_PER_ITEM_MAX}",
+            options.len()
+        ));
+    }
+    let [key] = correct.as_slice() else {
+        return Err(format!(
+            "inline choice {response} needs exactly one correct choice, it has {}",
+            correct.len()
+        ));
+    };
+    if !shuffle {
+        notes.push((ProblemKind::Approximated, format!("the choices of inline choice {response} are in a fixed order (shuffle=false), but the platform shuffles options for every candidate")));
+    } else if choices.iter().any(|c| c.fixed) {
+        notes.push((
+            ProblemKind::Approximated,
+            format!(
+                "inline choice {response} has choices fixed in place, but the platform shuffles all options"
+            ),
+        ));
+    }
+    if !matches!(item.scoring, Scoring::MatchCorrectEach { .. }) {
+        choice_scoring_notes(item, interaction, notes);
+    }
+    Ok(Blank {
+        accepted: vec![key.clone()],
+        choices: options,
     })
 }
 
@@ -619,7 +782,10 @@ fn choice_scoring_notes(item: &ImportedItem, choice: &Interaction, notes: &mut N
         Scoring::MapResponse { .. } => {
             let Some(mapping) = item.response(choice.response_identifier()).and_then(|r| r.mapping.as_ref()) else { return };
             let correct = correct_choices(item, choice);
-            let single = matches!(choice, Interaction::Choice { max_choices: 1, .. });
+            let single = matches!(
+                choice,
+                Interaction::Choice { max_choices: 1, .. } | Interaction::InlineChoice { .. }
+            );
             let top = mapping.entries.iter().map(|e| e.value).fold(f64::MIN, f64::max);
             // A single choice whose mapping gives the top value to the correct choice and nothing
             // to the others is all-or-nothing already.
