@@ -14,7 +14,34 @@ pub const IMG_MARKER: &str = "[img:";
 pub struct MediaFile {
     /// One of [`MEDIA_MIME_TYPES`].
     pub mime: String,
+    /// Base64 text in JSON (what site.db and exports hold), raw bytes in binary formats (the LAN).
+    #[serde(with = "bytes_as_base64")]
     pub bytes: Vec<u8>,
+}
+
+/// Image bytes as base64 in human-readable formats (a JSON array of numbers would be 3–4 times
+/// the file), as plain bytes otherwise.
+mod bytes_as_base64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&STANDARD.encode(bytes))
+        } else {
+            s.serialize_bytes(bytes)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            STANDARD.decode(text.as_bytes()).map_err(D::Error::custom)
+        } else {
+            <Vec<u8>>::deserialize(d)
+        }
+    }
 }
 
 /// A piece of a prompt or option text: plain text, or the path of an image shown there.
@@ -128,6 +155,18 @@ pub fn check_media(path: &str, file: &MediaFile) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_bytes_are_base64_in_json() {
+        let m = MediaFile {
+            mime: "image/png".into(),
+            bytes: vec![0x89, b'P', b'N', b'G', 0, 255],
+        };
+        let json = serde_json::to_string(&m).expect("json");
+        assert_eq!(json, r#"{"mime":"image/png","bytes":"iVBORwD/"}"#);
+        assert_eq!(serde_json::from_str::<MediaFile>(&json).expect("back"), m);
+        assert!(serde_json::from_str::<MediaFile>(r#"{"mime":"image/png","bytes":"*"}"#).is_err());
+    }
 
     #[test]
     fn markers_split_the_text() {

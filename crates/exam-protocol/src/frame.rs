@@ -113,6 +113,33 @@ mod tests {
     }
 
     #[test]
+    fn a_paper_with_images_crosses_the_wire_as_raw_bytes() {
+        let mut paper = exam_domain::shuffle::candidate_paper(&exam_domain::demo::small_paper(), 1);
+        let png = vec![0x89u8; 5000];
+        paper.media.insert(
+            "img/a.png".into(),
+            exam_domain::MediaFile {
+                mime: "image/png".into(),
+                bytes: png,
+            },
+        );
+        let msg = SiteMsg::Paper {
+            paper,
+            answers: vec![],
+            committed_seq: 0,
+        };
+        let frame = encode_frame(&msg, FRAME_BYTES_MAX).expect("encodes");
+        assert!(
+            frame.len() < 5000 + 2000,
+            "bytes are not inflated: {}",
+            frame.len()
+        );
+        let (h, body) = split(&frame);
+        FrameHeader::parse(h, FRAME_BYTES_MAX).expect("header");
+        assert_eq!(decode_body::<SiteMsg>(body).expect("decodes"), msg);
+    }
+
+    #[test]
     fn oversized_and_foreign_frames_are_refused_before_allocation() {
         let mut h = [0u8; HEADER_BYTES];
         h[..4].copy_from_slice(&(CLIENT_FRAME_BYTES_MAX + 1).to_be_bytes());
