@@ -1,6 +1,7 @@
 //! Opens the exam window over a fake backend in a chosen phase, to look at the screens:
 //! `cargo run -p exam-client --example ui_preview -- exam` (login | waiting | exam |
-//! reconnecting | done; add `en` for English, `full` for full screen).
+//! reconnecting | done | media; add `en` for English, `full` for full screen). `media` shows an
+//! item with a picture and a drop-down blank.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -64,6 +65,45 @@ fn sample_photo() -> Option<Vec<u8>> {
     Some(png)
 }
 
+/// One item with a picture in its prompt, a typed blank and a drop-down blank.
+fn media_paper() -> exam_domain::Paper {
+    let mut paper = demo::small_paper();
+    let opt = |id: &str, text: &str| exam_domain::ChoiceOption {
+        id: exam_domain::OptionId::parse(id).expect("id"),
+        text: text.into(),
+    };
+    if let Some(item) = paper.sections.get_mut(1).and_then(|s| s.items.first_mut()) {
+        item.prompt = "看图回答：[img:fig/sign.png]\n图中标志牌应挂在____处，其含义是____。".into();
+        item.kind = exam_domain::ItemKind::FillIn {
+            blanks: vec![
+                exam_domain::Blank {
+                    accepted: vec!["开关".into()],
+                    choices: vec![],
+                },
+                exam_domain::Blank {
+                    accepted: vec!["B".into()],
+                    choices: vec![
+                        opt("A", "注意安全"),
+                        opt("B", "禁止合闸，有人工作"),
+                        opt("C", "当心触电"),
+                    ],
+                },
+            ],
+        };
+    }
+    paper.sections.swap(0, 1);
+    if let Some(png) = sample_photo() {
+        paper.media.insert(
+            "fig/sign.png".into(),
+            exam_domain::MediaFile {
+                mime: "image/png".into(),
+                bytes: png,
+            },
+        );
+    }
+    paper
+}
+
 fn main() -> eframe::Result {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let phase = args.first().map(String::as_str).unwrap_or("exam");
@@ -74,7 +114,12 @@ fn main() -> eframe::Result {
     };
     let fullscreen = args.iter().any(|a| a == "full");
 
-    let paper = shuffle::candidate_paper(&demo::small_paper(), 1);
+    let paper = if phase == "media" {
+        media_paper()
+    } else {
+        demo::small_paper()
+    };
+    let paper = shuffle::candidate_paper(&paper, 1);
     let mut answers = BTreeMap::new();
     for item in paper.items().take(2) {
         let answer = match &item.body {
