@@ -169,8 +169,13 @@ impl<B: ExamBackend> ExamApp<B> {
             .show(ui, |ui| {
                 ui.columns(3, |cols| {
                     cols[0].with_layout(Layout::top_down(Align::Min), |ui| {
-                        ui.label(
-                            RichText::new(&state.session_title).text_style(TextStyle::Heading),
+                        // One line: a long title is cut with … (full text on hover) rather than
+                        // pushing the exam down.
+                        ui.add(
+                            egui::Label::new(
+                                RichText::new(&state.session_title).text_style(TextStyle::Heading),
+                            )
+                            .truncate(),
                         );
                         if let Some(card) = &state.candidate {
                             ui.label(
