@@ -3,7 +3,6 @@
 //! A file that is not ours, damaged or newer stops the command with a message; it is never reset.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -76,44 +75,32 @@ pub fn open(dir: &Path) -> Result<Connection, StoreError> {
         path: dir.to_path_buf(),
         source,
     })?;
-    let path = dir.join(DB_FILE);
-    let exists = path.exists();
-    let not_db = |e: rusqlite::Error| StoreError::NotADatabase {
-        path: path.clone(),
-        why: e.to_string(),
-    };
-    let mut conn = Connection::open(&path).map_err(not_db)?;
-    let app_id: i32 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .map_err(not_db)?;
-    let version: u32 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(not_db)?;
-    if exists && app_id != APPLICATION_ID {
-        return Err(StoreError::Foreign {
-            path,
-            found: app_id,
-        });
+    Ok(exam_sqlite::open_writer(&dir.join(DB_FILE), &SCHEMA)?)
+}
+
+const SCHEMA: exam_sqlite::Schema = exam_sqlite::Schema {
+    application_id: APPLICATION_ID,
+    migrations: MIGRATIONS,
+};
+
+impl From<exam_sqlite::OpenError> for StoreError {
+    fn from(e: exam_sqlite::OpenError) -> Self {
+        use exam_sqlite::OpenError as E;
+        match e {
+            E::NotADatabase { path, why } => StoreError::NotADatabase { path, why },
+            E::Corrupt { path, detail } => StoreError::NotADatabase {
+                path,
+                why: format!("integrity check: {detail}"),
+            },
+            E::NoWal { path, mode } => StoreError::NotADatabase {
+                path,
+                why: format!("refused WAL mode ({mode})"),
+            },
+            E::Foreign { path, found } => StoreError::Foreign { path, found },
+            E::TooNew { path, found, known } => StoreError::TooNew { path, found, known },
+            E::Sql(e) => StoreError::Sql(e),
+        }
     }
-    if version as usize > MIGRATIONS.len() {
-        return Err(StoreError::TooNew {
-            path,
-            found: version,
-            known: MIGRATIONS.len() as u32,
-        });
-    }
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", true)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as u32 + 1)?;
-        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-        tx.commit()?;
-    }
-    Ok(conn)
 }
 
 /// Milliseconds since the Unix epoch (import timestamps only).

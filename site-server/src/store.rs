@@ -7,18 +7,23 @@
 //! with a message. It is never reset.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use exam_domain::{AdmissionNo, AttemptId, IdNumber, ItemId, Paper, Response};
 use exam_protocol::SubmitReason;
 use exam_site_core::{CandidateRecord, Restored, RestoredAttempt, StoreOp};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// Marks `site.db` as ours: "EXMS".
 const APPLICATION_ID: i32 = 0x4558_4D53;
 pub const DB_FILE: &str = "site.db";
 /// Most store operations committed in one transaction.
 pub const GROUP_COMMIT_OPS_MAX: usize = 4_096;
+
+const SCHEMA: exam_sqlite::Schema = exam_sqlite::Schema {
+    application_id: APPLICATION_ID,
+    migrations: MIGRATIONS,
+};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -119,6 +124,22 @@ pub enum StoreError {
     },
 }
 
+impl From<exam_sqlite::OpenError> for StoreError {
+    fn from(e: exam_sqlite::OpenError) -> Self {
+        use exam_sqlite::OpenError as E;
+        match e {
+            E::NotADatabase { path, why } => StoreError::NotADatabase { path, why },
+            E::Foreign { path, found } => StoreError::Foreign { path, found },
+            E::Corrupt { path, detail } => StoreError::Corrupt { path, detail },
+            E::TooNew { path, found, known } => StoreError::TooNew { path, found, known },
+            E::NoWal { path, mode } => {
+                StoreError::Inconsistent(format!("{} refused WAL mode ({mode})", path.display()))
+            }
+            E::Sql(e) => StoreError::Sql(e),
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch, for timestamps that go into logs and exports only.
 pub fn unix_ms() -> i64 {
     SystemTime::now()
@@ -158,82 +179,22 @@ pub fn inspect_dir(dir: &Path) -> Result<DirState, StoreError> {
     }
 }
 
-fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
-    conn.busy_timeout(Duration::from_secs(10))?;
-    conn.pragma_update(None, "foreign_keys", true)?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    Ok(())
-}
-
 /// Opens `site.db` in `dir` for writing, creating it when `create` and it does not exist, checking
 /// that it is ours and intact, and running pending migrations.
 pub fn open_writer(dir: &Path, create: bool) -> Result<Connection, StoreError> {
     let path = dir.join(DB_FILE);
-    let exists = path.exists();
-    if !exists && !create {
-        return Err(StoreError::NoSite {
-            dir: dir.to_path_buf(),
-        });
-    }
-    if !exists {
+    if !path.exists() {
+        if !create {
+            return Err(StoreError::NoSite {
+                dir: dir.to_path_buf(),
+            });
+        }
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
     }
-    let not_db = |e: rusqlite::Error| StoreError::NotADatabase {
-        path: path.clone(),
-        why: e.to_string(),
-    };
-    let conn = Connection::open(&path).map_err(not_db)?;
-    let app_id: i32 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .map_err(not_db)?;
-    let version: u32 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(not_db)?;
-    if exists {
-        if app_id != APPLICATION_ID {
-            return Err(StoreError::Foreign {
-                path,
-                found: app_id,
-            });
-        }
-        let check: String = conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(not_db)?;
-        if check != "ok" {
-            return Err(StoreError::Corrupt {
-                path,
-                detail: check,
-            });
-        }
-        if version as usize > MIGRATIONS.len() {
-            return Err(StoreError::TooNew {
-                path,
-                found: version,
-                known: MIGRATIONS.len() as u32,
-            });
-        }
-    }
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Inconsistent(format!(
-            "the database refused WAL mode ({mode})"
-        )));
-    }
-    configure(&conn)?;
-    let mut conn = conn;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as u32 + 1)?;
-        if i == 0 {
-            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-        }
-        tx.commit()?;
-    }
-    Ok(conn)
+    Ok(exam_sqlite::open_writer(&path, &SCHEMA)?)
 }
 
 /// Opens `site.db` read-only (exports, inspection). Never creates or migrates anything.
@@ -244,34 +205,7 @@ pub fn open_reader(dir: &Path) -> Result<Connection, StoreError> {
             dir: dir.to_path_buf(),
         });
     }
-    let not_db = |e: rusqlite::Error| StoreError::NotADatabase {
-        path: path.clone(),
-        why: e.to_string(),
-    };
-    let conn = Connection::open_with_flags(
-        &path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(not_db)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    let app_id: i32 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .map_err(not_db)?;
-    if app_id != APPLICATION_ID {
-        return Err(StoreError::Foreign {
-            path,
-            found: app_id,
-        });
-    }
-    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version as usize != MIGRATIONS.len() {
-        return Err(StoreError::TooNew {
-            path,
-            found: version,
-            known: MIGRATIONS.len() as u32,
-        });
-    }
-    Ok(conn)
+    Ok(exam_sqlite::open_reader(&path, &SCHEMA)?)
 }
 
 /// The stored session settings.
