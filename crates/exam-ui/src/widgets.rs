@@ -150,12 +150,7 @@ pub fn choice_row_ui(
             StrokeKind::Inside,
         );
         if response.has_focus() {
-            painter.rect_stroke(
-                rect.expand(3.0),
-                CornerRadius::same(10),
-                Stroke::new(2.5, palette::ACCENT),
-                StrokeKind::Outside,
-            );
+            focus_ring(painter, rect, 3.0, 10, 2.5);
         }
 
         let mid_y = rect.top() + pad.y + content_h.min(letter_galley.size().y.max(icon)) / 2.0;
@@ -171,6 +166,16 @@ pub fn choice_row_ui(
         painter.galley(text_pos, text_galley, palette::TEXT);
     }
     response
+}
+
+/// The keyboard-focus outline drawn `gap` outside a widget's rectangle.
+fn focus_ring(painter: &egui::Painter, rect: egui::Rect, gap: f32, radius: u8, width: f32) {
+    painter.rect_stroke(
+        rect.expand(gap),
+        CornerRadius::same(radius),
+        Stroke::new(width, palette::ACCENT),
+        StrokeKind::Outside,
+    );
 }
 
 fn choice_indicator(painter: &egui::Painter, center: Pos2, size: f32, selected: bool, multi: bool) {
@@ -239,12 +244,7 @@ pub fn nav_cell_ui(ui: &mut Ui, number: usize, state: CellState, label: &str) ->
             response.hovered(),
         );
         if response.has_focus() {
-            ui.painter().rect_stroke(
-                rect.expand(4.0),
-                CornerRadius::same(8),
-                Stroke::new(2.0, palette::ACCENT),
-                StrokeKind::Outside,
-            );
+            focus_ring(ui.painter(), rect, 4.0, 8, 2.0);
         }
     }
     response
@@ -362,12 +362,7 @@ pub fn toggle_tile_ui(ui: &mut Ui, text: &str, selected: bool, size: Vec2) -> Re
             StrokeKind::Inside,
         );
         if response.has_focus() {
-            painter.rect_stroke(
-                rect.expand(3.0),
-                CornerRadius::same(12),
-                Stroke::new(2.5, palette::ACCENT),
-                StrokeKind::Outside,
-            );
+            focus_ring(painter, rect, 3.0, 12, 2.5);
         }
         let font = FontId::new(
             TextStyle::Heading.resolve(ui.style()).size,
