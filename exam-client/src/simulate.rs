@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use exam_crypto::Fingerprint;
 use exam_domain::rng::SplitMix64;
-use exam_domain::{CandidateItem, ItemBody, Response, demo};
+use exam_domain::demo::random_response;
+use exam_domain::{CandidateItem, Response, demo};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -283,46 +284,3 @@ fn think(rng: &mut SplitMix64, mean: Duration) -> Duration {
     }
 }
 
-/// A random but valid response for an item.
-pub fn random_response(item: &CandidateItem, rng: &mut SplitMix64) -> Response {
-    match &item.body {
-        ItemBody::TrueFalse => Response::TrueFalse(rng.below(2) == 1),
-        ItemBody::SingleChoice { options } => {
-            let i = rng.below(options.len().max(1) as u64) as usize;
-            Response::Choices(options.get(i).map(|o| o.id.clone()).into_iter().collect())
-        }
-        ItemBody::MultipleChoice { options } => {
-            let mut chosen: BTreeSet<_> = options
-                .iter()
-                .filter(|_| rng.below(2) == 1)
-                .map(|o| o.id.clone())
-                .collect();
-            if chosen.is_empty()
-                && let Some(o) = options.first()
-            {
-                chosen.insert(o.id.clone());
-            }
-            Response::Choices(chosen)
-        }
-        ItemBody::FillIn { blanks } => Response::Blanks(
-            blanks
-                .iter()
-                .map(|blank| {
-                    if blank.is_choice() {
-                        let i = rng.below(blank.choices.len() as u64) as usize;
-                        blank
-                            .choices
-                            .get(i)
-                            .map(|o| o.id.to_string())
-                            .unwrap_or_default()
-                    } else {
-                        format!("{}", rng.below(100))
-                    }
-                })
-                .collect(),
-        ),
-        ItemBody::ShortAnswer => {
-            Response::Essay(format!("模拟考生作答，编号 {}。", rng.below(1_000_000)))
-        }
-    }
-}

@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use crate::ids::{AdmissionNo, IdNumber, ItemId, OptionId};
-use crate::paper::{Blank, ChoiceOption, Item, ItemKind, Paper, Section};
+use crate::paper::{Blank, CandidateItem, ChoiceOption, Item, ItemBody, ItemKind, Paper, Section};
+use crate::response::Response;
+use crate::rng::SplitMix64;
 
 /// One demo candidate's credentials and seat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,5 +158,49 @@ mod tests {
     #[test]
     fn small_paper_is_valid() {
         small_paper().validate().expect("valid");
+    }
+}
+
+/// A random but valid response for an item.
+pub fn random_response(item: &CandidateItem, rng: &mut SplitMix64) -> Response {
+    match &item.body {
+        ItemBody::TrueFalse => Response::TrueFalse(rng.below(2) == 1),
+        ItemBody::SingleChoice { options } => {
+            let i = rng.below(options.len().max(1) as u64) as usize;
+            Response::Choices(options.get(i).map(|o| o.id.clone()).into_iter().collect())
+        }
+        ItemBody::MultipleChoice { options } => {
+            let mut chosen: BTreeSet<_> = options
+                .iter()
+                .filter(|_| rng.below(2) == 1)
+                .map(|o| o.id.clone())
+                .collect();
+            if chosen.is_empty()
+                && let Some(o) = options.first()
+            {
+                chosen.insert(o.id.clone());
+            }
+            Response::Choices(chosen)
+        }
+        ItemBody::FillIn { blanks } => Response::Blanks(
+            blanks
+                .iter()
+                .map(|blank| {
+                    if blank.is_choice() {
+                        let i = rng.below(blank.choices.len() as u64) as usize;
+                        blank
+                            .choices
+                            .get(i)
+                            .map(|o| o.id.to_string())
+                            .unwrap_or_default()
+                    } else {
+                        format!("{}", rng.below(100))
+                    }
+                })
+                .collect(),
+        ),
+        ItemBody::ShortAnswer => {
+            Response::Essay(format!("模拟考生作答，编号 {}。", rng.below(1_000_000)))
+        }
     }
 }

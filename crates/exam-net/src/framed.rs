@@ -86,6 +86,6 @@ impl FramedRecv {
             Err(ReadExactError::FinishedEarly(_)) => return Err(NetError::Truncated),
             Err(ReadExactError::ReadError(e)) => return Err(e.into()),
         }
-        Ok(Some(decode_body(&body)?))
+        Ok(Some(decode_body(&body, self.max_body_bytes)?))
     }
 }

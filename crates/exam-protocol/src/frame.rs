@@ -66,15 +66,42 @@ pub fn encode_frame<T: Serialize>(msg: &T, max_body_bytes: u32) -> Result<Vec<u8
     Ok(out)
 }
 
-/// Decodes a frame body.
-pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
-    Ok(codec::decode(body)?)
+/// Decodes a frame body received under a limit of `max_body_bytes`: the body must fit the limit
+/// and nothing inside it may claim more.
+pub fn decode_body<T: DeserializeOwned>(body: &[u8], max_body_bytes: u32) -> Result<T, FrameError> {
+    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+    if len > max_body_bytes {
+        return Err(FrameError::TooLarge {
+            len,
+            max: max_body_bytes,
+        });
+    }
+    Ok(codec::decode(body, max_body_bytes)?)
+}
+
+/// Decodes the first frame of `buf`: `Ok(None)` while `buf` holds less than a whole frame,
+/// otherwise the message and the bytes it took. What a stream reader does, without the stream.
+pub fn decode_frame<T: DeserializeOwned>(
+    buf: &[u8],
+    max_body_bytes: u32,
+) -> Result<Option<(T, usize)>, FrameError> {
+    let Some(header) = buf.get(..HEADER_BYTES) else {
+        return Ok(None);
+    };
+    let mut h = [0u8; HEADER_BYTES];
+    h.copy_from_slice(header);
+    let header = FrameHeader::parse(h, max_body_bytes)?;
+    let end = HEADER_BYTES + header.body_bytes as usize;
+    let Some(body) = buf.get(HEADER_BYTES..end) else {
+        return Ok(None);
+    };
+    Ok(Some((decode_body(body, max_body_bytes)?, end)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lan::{ClientMsg, SiteMsg};
+    use crate::lan::{ClientMsg, SaveRefusal, SiteMsg};
     use exam_domain::{ItemId, OptionId, Response};
 
     fn split(frame: &[u8]) -> ([u8; HEADER_BYTES], &[u8]) {
@@ -93,7 +120,7 @@ mod tests {
         let frame = encode_frame(&msg, CLIENT_FRAME_BYTES_MAX).expect("encodes");
         assert_eq!(
             hex(&frame),
-            "0000000f0002 02 fb2c01 06 64782d303031 01 01 01 42".replace(' ', ""),
+            "0000000f0003 02 fb2c01 06 64782d303031 01 01 01 42".replace(' ', ""),
             "the wire format changed: bump PROTOCOL_VERSION and update this test on purpose"
         );
         let (h, body) = split(&frame);
@@ -103,9 +130,24 @@ mod tests {
                 .body_bytes,
             15
         );
-        assert_eq!(decode_body::<ClientMsg>(body).expect("decodes"), msg);
+        assert_eq!(
+            decode_body::<ClientMsg>(body, CLIENT_FRAME_BYTES_MAX).expect("decodes"),
+            msg
+        );
         let ack = encode_frame(&SiteMsg::Ack { seq: 7 }, FRAME_BYTES_MAX).expect("encodes");
-        assert_eq!(hex(&ack), "000000020002 05 07".replace(' ', ""));
+        assert_eq!(hex(&ack), "000000020003 07 07".replace(' ', ""));
+        let refused = SiteMsg::SaveRefused {
+            seq: 9,
+            refusal: SaveRefusal::OutOfOrder { expected: 4 },
+        };
+        let frame = encode_frame(&refused, FRAME_BYTES_MAX).expect("encodes");
+        assert_eq!(hex(&frame), "000000040003 08 09 02 04".replace(' ', ""));
+        let resumed = SiteMsg::Resumed {
+            answers: vec![],
+            next_seq: 301,
+        };
+        let frame = encode_frame(&resumed, FRAME_BYTES_MAX).expect("encodes");
+        assert_eq!(hex(&frame), "000000050003 06 00 fb2d01".replace(' ', ""));
     }
 
     fn hex(b: &[u8]) -> String {
@@ -113,30 +155,30 @@ mod tests {
     }
 
     #[test]
-    fn a_paper_with_images_crosses_the_wire_as_raw_bytes() {
-        let mut paper = exam_domain::shuffle::candidate_paper(&exam_domain::demo::small_paper(), 1);
+    fn images_cross_the_wire_as_raw_bytes() {
         let png = vec![0x89u8; 5000];
-        paper.media.insert(
-            "img/a.png".into(),
-            exam_domain::MediaFile {
-                mime: "image/png".into(),
-                bytes: png,
-            },
-        );
-        let msg = SiteMsg::Paper {
-            paper,
-            answers: vec![],
-            committed_seq: 0,
+        let msg = SiteMsg::Media {
+            files: [(
+                "img/a.png".to_owned(),
+                exam_domain::MediaFile {
+                    mime: "image/png".into(),
+                    bytes: png,
+                },
+            )]
+            .into(),
         };
         let frame = encode_frame(&msg, FRAME_BYTES_MAX).expect("encodes");
         assert!(
-            frame.len() < 5000 + 2000,
+            frame.len() < 5000 + 100,
             "bytes are not inflated: {}",
             frame.len()
         );
         let (h, body) = split(&frame);
         FrameHeader::parse(h, FRAME_BYTES_MAX).expect("header");
-        assert_eq!(decode_body::<SiteMsg>(body).expect("decodes"), msg);
+        assert_eq!(
+            decode_body::<SiteMsg>(body, FRAME_BYTES_MAX).expect("decodes"),
+            msg
+        );
     }
 
     #[test]
@@ -156,20 +198,63 @@ mod tests {
     }
 
     #[test]
+    fn the_decoder_limit_is_the_frame_limit_of_the_direction() {
+        // 60,000 empty blanks fit in a client frame but would make the decoder allocate
+        // 60,000 strings: the client limit refuses that, the site's larger one would not.
+        let blanks = ClientMsg::SaveAnswer {
+            seq: 1,
+            item: ItemId::parse("a").expect("id"),
+            response: Response::Blanks(vec![String::new(); 60_000]),
+        };
+        let body = crate::codec::encode(&blanks).expect("encodes");
+        assert!(body.len() < CLIENT_FRAME_BYTES_MAX as usize);
+        assert!(matches!(
+            decode_body::<ClientMsg>(&body, CLIENT_FRAME_BYTES_MAX),
+            Err(FrameError::Codec(CodecError::Decode(_)))
+        ));
+        assert_eq!(
+            decode_body::<ClientMsg>(&body, FRAME_BYTES_MAX).expect("decodes"),
+            blanks
+        );
+        // A body longer than the limit is refused whatever it holds.
+        let long = vec![0u8; CLIENT_FRAME_BYTES_MAX as usize + 1];
+        assert!(matches!(
+            decode_body::<ClientMsg>(&long, CLIENT_FRAME_BYTES_MAX),
+            Err(FrameError::TooLarge { .. })
+        ));
+        // The largest essay a client frame can carry decodes.
+        let essay = ClientMsg::SaveAnswer {
+            seq: 1,
+            item: ItemId::parse("a").expect("id"),
+            response: Response::Essay("字".repeat(20_000)),
+        };
+        let frame = encode_frame(&essay, CLIENT_FRAME_BYTES_MAX).expect("fits");
+        let (msg, used) = decode_frame::<ClientMsg>(&frame, CLIENT_FRAME_BYTES_MAX)
+            .expect("ok")
+            .expect("whole");
+        assert_eq!((msg, used), (essay, frame.len()));
+        assert!(
+            decode_frame::<ClientMsg>(&frame[..frame.len() - 1], CLIENT_FRAME_BYTES_MAX)
+                .expect("ok")
+                .is_none()
+        );
+    }
+
+    #[test]
     fn garbage_bodies_are_errors_not_panics() {
         for body in [
             &[][..],
             &[0xff; 3][..],
             &[2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f][..],
         ] {
-            assert!(decode_body::<ClientMsg>(body).is_err());
+            assert!(decode_body::<ClientMsg>(body, CLIENT_FRAME_BYTES_MAX).is_err());
         }
         // A body that claims an item id of 2^40 bytes must fail without trying to allocate it.
         let huge = [2u8, 1, 0xfd, 0, 0, 0, 0, 0, 1, 0, 0];
-        assert!(decode_body::<ClientMsg>(&huge).is_err());
+        assert!(decode_body::<ClientMsg>(&huge, CLIENT_FRAME_BYTES_MAX).is_err());
         // Trailing bytes are refused.
         let mut ok = encode_frame(&ClientMsg::Ping { nonce: 1 }, 100).expect("encodes");
         ok.push(0);
-        assert!(decode_body::<ClientMsg>(&ok[HEADER_BYTES..]).is_err());
+        assert!(decode_body::<ClientMsg>(&ok[HEADER_BYTES..], CLIENT_FRAME_BYTES_MAX).is_err());
     }
 }

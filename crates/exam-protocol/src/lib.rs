@@ -16,8 +16,10 @@ pub use lan::*;
 
 /// The LAN protocol version carried in every frame header. A peer speaking another version is
 /// refused with a message saying which side to update. Version 2: fill-in blanks carry their
-/// options (choice blanks) and a candidate paper carries its images.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// options (choice blanks) and a candidate paper carries its images. Version 3: contiguous
+/// answer sequence numbers with `Resumed{next_seq}`, typed save refusals, images apart from the
+/// paper.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// ALPN id of the candidate LAN protocol.
 pub const ALPN_CANDIDATE: &[u8] = b"exam-site-candidate/1";

@@ -1,14 +1,64 @@
 //! The engine: attempts, their clocks, logins and answer acknowledgement.
+//!
+//! The answer sequence protocol (see `exam_protocol::lan`) lives in [`Engine::save`] and
+//! [`Engine::committed`]. Its invariant: an `(attempt, seq)` is decided once — stored or refused
+//! for good — and every later message under that number is answered from that decision (an
+//! identical resend is acknowledged, a different change is refused as a conflict); an `Ack` goes
+//! to a connection only for changes that connection sent, after their commit.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::IpAddr;
 
-use exam_domain::shuffle::candidate_paper;
 use exam_domain::{AdmissionNo, AttemptId, IdNumber, ItemBody, ItemId, Response};
-use exam_protocol::{CandidateCard, ClientMsg, LoginRejection, SavedAnswer, SiteMsg, SubmitReason};
+use exam_protocol::codec::change_digest;
+use exam_protocol::{
+    CandidateCard, LoginRejection, SaveRefusal, SavedAnswer, SiteMsg, SubmitReason,
+};
 
 use crate::types::*;
 
 const SYSTEM: &str = "system";
+
+/// What the site decided for one sequence number of an attempt.
+#[derive(Debug, Clone, Copy)]
+struct Decided {
+    digest: u64,
+    refused: bool,
+    committed: bool,
+}
+
+/// A token bucket: how many answer changes an attempt may send now.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens_milli: u64,
+    at: MonoMs,
+}
+
+impl Bucket {
+    fn full(now: MonoMs) -> Self {
+        Self {
+            tokens_milli: u64::from(SAVE_BURST) * 1000,
+            at: now,
+        }
+    }
+
+    /// Takes one token, or says how long until one is there.
+    fn take(&mut self, now: MonoMs) -> Result<(), u64> {
+        let refill = now.since(self.at).saturating_mul(u64::from(SAVES_PER_SEC));
+        self.tokens_milli = self
+            .tokens_milli
+            .saturating_add(refill)
+            .min(u64::from(SAVE_BURST) * 1000);
+        self.at = now;
+        if self.tokens_milli >= 1000 {
+            self.tokens_milli -= 1000;
+            Ok(())
+        } else {
+            let missing = 1000 - self.tokens_milli;
+            Err(missing.div_ceil(u64::from(SAVES_PER_SEC).max(1)))
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Attempt {
@@ -25,9 +75,22 @@ struct Attempt {
     conn: Option<ConnId>,
     /// When the connection went, and the remaining time at that moment.
     disconnected: Option<(MonoMs, u64)>,
+    /// The latest stored change of each item, with its number.
     answers: BTreeMap<ItemId, (u64, Response)>,
-    applied_seq: u64,
+    /// What was decided under each number: index `seq - 1`. `next_seq` is its length + 1.
+    decided: Vec<Decided>,
+    /// Why each refused number was refused.
+    refusals: BTreeMap<u64, String>,
+    /// Highest number whose decision is durable (decisions commit in order).
     committed_seq: u64,
+    /// The `next_seq` the current connection was given: it owns the numbers from there on.
+    conn_floor: u64,
+    /// Resends below `conn_floor` from the current connection, waiting for their commit.
+    claims: BTreeSet<u64>,
+    bytes_used: u64,
+    bucket: Bucket,
+    /// The quota alarm was raised (once per run).
+    quota_alarmed: bool,
     last_checkpoint: MonoMs,
 }
 
@@ -39,11 +102,31 @@ impl Attempt {
             self.remaining_ms
         }
     }
+
+    fn next_seq(&self) -> u64 {
+        self.decided.len() as u64 + 1
+    }
+
+    fn decided(&self, seq: u64) -> Option<&Decided> {
+        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
+        self.decided.get(i)
+    }
+
+    fn decided_mut(&mut self, seq: u64) -> Option<&mut Decided> {
+        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
+        self.decided.get_mut(i)
+    }
 }
 
 #[derive(Debug, Default)]
 struct Conn {
     attempt: Option<AttemptId>,
+    machine: Option<String>,
+    peer: Option<IpAddr>,
+    /// The paper key the machine said it holds (or was sent on this connection).
+    held_paper: Option<u64>,
+    /// `Resumed` was sent on this connection.
+    resumed: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -70,11 +153,15 @@ enum SessionState {
 pub struct Engine {
     config: SessionConfig,
     bodies: BTreeMap<ItemId, ItemBody>,
+    /// Digest of the session paper: part of every paper key.
+    paper_digest: u64,
     candidates: BTreeMap<AdmissionNo, CandidateRecord>,
     attempts: BTreeMap<AttemptId, Attempt>,
     conns: BTreeMap<ConnId, Conn>,
     throttles: BTreeMap<ThrottleKey, Throttle>,
     session: SessionState,
+    /// `Some(why)` while the store cannot commit.
+    store_trouble: Option<String>,
     next_clock_push: MonoMs,
     outputs: VecDeque<Output>,
 }
@@ -89,6 +176,10 @@ impl Engine {
             .items()
             .map(|i| (i.id.clone(), i.body()))
             .collect();
+        let paper_digest = {
+            let bytes = exam_protocol::codec::encode(&*config.paper).unwrap_or_default();
+            fnv(&bytes)
+        };
         let mut states: BTreeMap<AttemptId, RestoredAttempt> =
             restored.attempts.into_iter().collect();
         let mut attempts = BTreeMap::new();
@@ -96,16 +187,15 @@ impl Engine {
         let mut outputs = VecDeque::new();
         for c in restored.candidates {
             let r = states.remove(&c.attempt).unwrap_or_default();
-            let mut answers: BTreeMap<ItemId, (u64, Response)> = BTreeMap::new();
-            let mut applied_seq = 0;
-            for (item, seq, response) in r.answers {
-                applied_seq = applied_seq.max(seq);
-                match answers.get(&item) {
-                    Some((s, _)) if *s > seq => {}
-                    _ => {
-                        answers.insert(item, (seq, response));
-                    }
-                }
+            let (decided, refusals, answers, bytes_used, gaps) = restore_changes(r.changes);
+            if gaps > 0 {
+                outputs.push_back(Output::Persist(StoreOp::Alarm {
+                    attempt: Some(c.attempt),
+                    kind: AlarmKind::StoreGap,
+                    detail: format!(
+                        "{gaps} answer change numbers are missing from the store; resends under them are refused"
+                    ),
+                }));
             }
             let running = r.started && !r.stopped && r.submitted.is_none();
             let remaining_ms = if r.started {
@@ -124,6 +214,7 @@ impl Engine {
                         .into(),
                 }));
             }
+            let committed_seq = decided.len() as u64;
             attempts.insert(
                 c.attempt,
                 Attempt {
@@ -138,8 +229,14 @@ impl Engine {
                     conn: None,
                     disconnected: running.then_some((now, remaining_ms)),
                     answers,
-                    applied_seq,
-                    committed_seq: applied_seq,
+                    decided,
+                    refusals,
+                    committed_seq,
+                    conn_floor: committed_seq + 1,
+                    claims: BTreeSet::new(),
+                    bytes_used,
+                    bucket: Bucket::full(now),
+                    quota_alarmed: false,
                     last_checkpoint: now,
                 },
             );
@@ -154,11 +251,13 @@ impl Engine {
         Self {
             config,
             bodies,
+            paper_digest,
             candidates,
             attempts,
             conns: BTreeMap::new(),
             throttles: BTreeMap::new(),
             session,
+            store_trouble: None,
             next_clock_push,
             outputs,
         }
@@ -208,9 +307,19 @@ impl Engine {
         self.attempts.get(&attempt).and_then(|a| a.submitted)
     }
 
+    /// The sequence number the site expects next from an attempt.
+    pub fn next_seq(&self, attempt: AttemptId) -> Option<u64> {
+        self.attempts.get(&attempt).map(Attempt::next_seq)
+    }
+
     /// Number of candidates connected and logged in.
     pub fn connected_candidates(&self) -> usize {
         self.conns.values().filter(|c| c.attempt.is_some()).count()
+    }
+
+    /// Why the store cannot commit, while it cannot.
+    pub fn store_trouble(&self) -> Option<&str> {
+        self.store_trouble.as_deref()
     }
 
     /// Acts on expired timers: scheduled start, time-up, grace expiry, checkpoints, clock pushes.
@@ -237,6 +346,7 @@ impl Engine {
     fn attempt_timers(&mut self, id: AttemptId, now: MonoMs) {
         let grace_ms = self.config.grace_ms;
         let checkpoint_ms = self.config.checkpoint_ms;
+        let store_ok = self.store_trouble.is_none();
         let Some(a) = self.attempts.get_mut(&id) else {
             return;
         };
@@ -268,7 +378,7 @@ impl Engine {
             );
             return;
         }
-        if now >= a.last_checkpoint.plus(checkpoint_ms) {
+        if now >= a.last_checkpoint.plus(checkpoint_ms) && store_ok {
             a.last_checkpoint = now;
             let remaining_ms = a.remaining_at(now);
             self.outputs.push_back(Output::Persist(StoreOp::Clock {
@@ -282,7 +392,7 @@ impl Engine {
     /// Handles one input.
     pub fn handle(&mut self, now: MonoMs, input: Input) {
         match input {
-            Input::Connected { conn } => {
+            Input::Connected { conn, peer } => {
                 if self.conns.len() >= CONNECTIONS_MAX {
                     self.outputs.push_back(Output::Close {
                         conn,
@@ -290,7 +400,13 @@ impl Engine {
                     });
                     return;
                 }
-                self.conns.insert(conn, Conn::default());
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        peer,
+                        ..Conn::default()
+                    },
+                );
                 self.send(
                     conn,
                     SiteMsg::Welcome {
@@ -299,8 +415,9 @@ impl Engine {
                 );
             }
             Input::Disconnected { conn } => self.disconnected(conn, now),
-            Input::Message { conn, msg } => self.message(conn, msg, now),
+            Input::Request { conn, req } => self.request(conn, req, now),
             Input::Committed(op) => self.committed(op),
+            Input::StoreTrouble(why) => self.store_trouble_changed(now, why),
             Input::StartSession { by } => {
                 if self.session == SessionState::NotStarted {
                     self.start_session(now, by);
@@ -315,57 +432,66 @@ impl Engine {
         self.outputs.push_back(Output::Send { conn, msg });
     }
 
-    fn message(&mut self, conn: ConnId, msg: ClientMsg, now: MonoMs) {
-        if !self.conns.contains_key(&conn) {
+    fn request(&mut self, conn: ConnId, req: Request, now: MonoMs) {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
-        }
-        match msg {
-            ClientMsg::Hello { .. } => {}
-            ClientMsg::Ping { nonce } => self.send(conn, SiteMsg::Pong { nonce }),
-            ClientMsg::Login {
+        };
+        match req {
+            Request::Hello { machine } => c.machine = Some(machine),
+            Request::Ping { nonce } => self.send(conn, SiteMsg::Pong { nonce }),
+            Request::Login {
                 admission_no,
                 id_number,
-            } => self.login(conn, &admission_no, &id_number, now),
-            ClientMsg::SaveAnswer {
+                held_paper,
+            } => {
+                c.held_paper = held_paper;
+                self.login(conn, &admission_no, &id_number, now);
+            }
+            Request::Save {
                 seq,
                 item,
                 response,
-            } => self.save(conn, seq, item, response),
-            ClientMsg::Submit { last_seq } => {
-                let Some(id) = self.conns.get(&conn).and_then(|c| c.attempt) else {
-                    return self.send(
-                        conn,
-                        SiteMsg::SubmitRefused {
-                            reason: "请先登录 / log in first".into(),
-                        },
-                    );
-                };
-                let Some(a) = self.attempts.get(&id) else {
-                    return;
-                };
-                if a.submitted.is_some() {
-                    if a.submit_durable {
-                        let reason = a.submitted.unwrap_or(SubmitReason::Candidate);
-                        self.send(conn, SiteMsg::Submitted { reason });
-                    }
-                    return;
-                }
-                if !a.started {
-                    return self.send(
-                        conn,
-                        SiteMsg::SubmitRefused {
-                            reason: "考试尚未开始 / the exam has not started".into(),
-                        },
-                    );
-                }
-                if last_seq > a.applied_seq {
-                    return self.send(conn, SiteMsg::SubmitRefused {
-                        reason: "仍有答案未送达，请稍候再交卷 / some answers have not arrived yet; try again in a moment".into(),
-                    });
-                }
-                self.submit(id, now, SubmitReason::Candidate);
-            }
+            } => self.save(conn, seq, item, response, now),
+            Request::Submit { last_seq } => self.candidate_submit(conn, last_seq, now),
         }
+    }
+
+    fn candidate_submit(&mut self, conn: ConnId, last_seq: u64, now: MonoMs) {
+        let Some(id) = self.conns.get(&conn).and_then(|c| c.attempt) else {
+            return self.send(
+                conn,
+                SiteMsg::SubmitRefused {
+                    reason: "请先登录 / log in first".into(),
+                },
+            );
+        };
+        let Some(a) = self.attempts.get(&id) else {
+            return;
+        };
+        if a.submitted.is_some() {
+            if a.submit_durable {
+                let reason = a.submitted.unwrap_or(SubmitReason::Candidate);
+                self.send(conn, SiteMsg::Submitted { reason });
+            }
+            return;
+        }
+        if !a.started {
+            return self.send(
+                conn,
+                SiteMsg::SubmitRefused {
+                    reason: "考试尚未开始 / the exam has not started".into(),
+                },
+            );
+        }
+        if last_seq >= a.next_seq() {
+            return self.send(
+                conn,
+                SiteMsg::SubmitRefused {
+                    reason: "仍有答案未送达，请稍候再交卷 / some answers have not arrived yet; try again in a moment".into(),
+                },
+            );
+        }
+        self.submit(id, now, SubmitReason::Candidate);
     }
 
     fn login(&mut self, conn: ConnId, admission_no: &str, id_number: &str, now: MonoMs) {
@@ -411,7 +537,7 @@ impl Engine {
             let mut wait = 0;
             for k in keys {
                 let t = self.throttles.entry(k).or_default();
-                t.failures += 1;
+                t.failures = t.failures.saturating_add(1);
                 if t.failures >= LOGIN_FREE_TRIES {
                     let backoff = (1000u64 << (t.failures - LOGIN_FREE_TRIES).min(6))
                         .min(LOGIN_BACKOFF_MS_MAX);
@@ -438,38 +564,59 @@ impl Engine {
         if let Some(other) = a.conn
             && other != conn
         {
-            return self.send(
-                conn,
-                SiteMsg::LoginRejected {
-                    reason: LoginRejection::ConnectedElsewhere,
-                    retry_after_ms: 0,
-                },
-            );
+            // The same machine coming back before the site noticed its old connection is dead
+            // (same machine name, same address) takes over; any other machine needs a proctor.
+            let same_machine = match (self.conns.get(&other), self.conns.get(&conn)) {
+                (Some(old), Some(new)) => {
+                    old.machine.is_some()
+                        && old.machine == new.machine
+                        && old.peer.is_some()
+                        && old.peer == new.peer
+                }
+                _ => false,
+            };
+            if !same_machine {
+                return self.send(
+                    conn,
+                    SiteMsg::LoginRejected {
+                        reason: LoginRejection::ConnectedElsewhere,
+                        retry_after_ms: 0,
+                    },
+                );
+            }
+            self.outputs.push_back(Output::Close {
+                conn: other,
+                reason: "replaced by a new connection from the same machine".into(),
+            });
+            self.disconnected(other, now);
         }
         self.throttles.remove(&ThrottleKey::Conn(conn));
         self.throttles.remove(&ThrottleKey::Candidate(id));
         if let Some(c) = self.conns.get_mut(&conn) {
             c.attempt = Some(id);
         }
-        let card = {
-            let c = &self.candidates[&a.candidate];
-            CandidateCard {
-                admission_no: c.admission_no.to_string(),
-                name: c.name.clone(),
-                id_number_masked: c.id_number.masked(),
-                seat: c.seat.clone(),
-                photo: c.photo.clone(),
-            }
+        let Some(a) = self.attempts.get(&id) else {
+            return;
         };
+        let card = self.candidates.get(&a.candidate).map(|c| CandidateCard {
+            admission_no: c.admission_no.to_string(),
+            name: c.name.clone(),
+            id_number_masked: c.id_number.masked(),
+            seat: c.seat.clone(),
+            photo: c.photo.clone(),
+        });
+        let Some(card) = card else { return };
         self.send(
             conn,
             SiteMsg::LoggedIn {
                 candidate: card,
                 session_title: self.config.title.clone(),
+                attempt: id.0,
             },
         );
         if let Some(a) = self.attempts.get_mut(&id) {
             a.conn = Some(conn);
+            a.claims.clear();
         }
         self.candidate_back(id, now);
     }
@@ -483,6 +630,7 @@ impl Engine {
         if let Some(reason) = a.submitted {
             if a.submit_durable {
                 self.send(conn, SiteMsg::Submitted { reason });
+                self.resume_answers(id, conn);
             }
             return;
         }
@@ -497,7 +645,7 @@ impl Engine {
             }
             SessionState::Running | SessionState::Paused { .. } => {}
         }
-        let paused = matches!(self.session, SessionState::Paused { .. });
+        let may_run = self.session == SessionState::Running && self.store_trouble.is_none();
         let remaining_ms = a.remaining_ms;
         if !a.started {
             a.started = true;
@@ -505,7 +653,7 @@ impl Engine {
                 id,
                 now,
                 remaining_ms,
-                !paused,
+                may_run,
                 TimeEvent::Started,
                 0,
                 SYSTEM,
@@ -513,7 +661,7 @@ impl Engine {
             );
         } else {
             a.disconnected = None;
-            if !a.running && !paused {
+            if !a.running && may_run {
                 self.change_clock(
                     id,
                     now,
@@ -529,7 +677,31 @@ impl Engine {
         let Some(a) = self.attempts.get(&id) else {
             return;
         };
-        let paper = candidate_paper(&self.config.paper, a.seed);
+        let key = fnv(&[self.paper_digest.to_le_bytes(), a.seed.to_le_bytes()].concat());
+        let seed = a.seed;
+        let held = self.conns.get_mut(&conn).map(|c| {
+            let held = c.held_paper == Some(key);
+            c.held_paper = Some(key);
+            held
+        });
+        if held == Some(false) {
+            self.outputs
+                .push_back(Output::SendPaper { conn, seed, key });
+        }
+        self.resume_answers(id, conn);
+        self.push_clock(id, now, None);
+    }
+
+    /// Tells the connection where the attempt stands and which number comes next: from here on
+    /// the connection owns the numbers. Sent after a hand-in too, so that a machine still holding
+    /// changes can send them (they are refused, and kept, as arriving after the hand-in).
+    fn resume_answers(&mut self, id: AttemptId, conn: ConnId) {
+        let Some(a) = self.attempts.get_mut(&id) else {
+            return;
+        };
+        let next_seq = a.next_seq();
+        a.conn_floor = next_seq;
+        a.claims.clear();
         let answers = a
             .answers
             .iter()
@@ -539,16 +711,10 @@ impl Engine {
                 response: response.clone(),
             })
             .collect();
-        let committed_seq = a.committed_seq;
-        self.send(
-            conn,
-            SiteMsg::Paper {
-                paper,
-                answers,
-                committed_seq,
-            },
-        );
-        self.push_clock(id, now, None);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.resumed = true;
+        }
+        self.send(conn, SiteMsg::Resumed { answers, next_seq });
     }
 
     /// Ids of the attempts for which `pred` holds, in id order.
@@ -614,26 +780,96 @@ impl Engine {
         self.send(conn, msg);
     }
 
-    fn save(&mut self, conn: ConnId, seq: u64, item: ItemId, response: Response) {
-        let Some(id) = self.conns.get(&conn).and_then(|c| c.attempt) else {
-            return self.send(
-                conn,
-                SiteMsg::SaveRejected {
-                    seq,
-                    reason: "请先登录 / log in first".into(),
-                },
-            );
+    /// One answer change from a connection: see the module docs for the rules.
+    fn save(&mut self, conn: ConnId, seq: u64, item: ItemId, response: Response, now: MonoMs) {
+        let refuse = |refusal: SaveRefusal| Output::Send {
+            conn,
+            msg: SiteMsg::SaveRefused { seq, refusal },
         };
+        let Some(id) = self.conns.get(&conn).and_then(|c| c.attempt) else {
+            return self.outputs.push_back(refuse(SaveRefusal::NotLoggedIn));
+        };
+        let trouble = self.store_trouble.clone();
         let Some(a) = self.attempts.get_mut(&id) else {
             return;
         };
-        if seq <= a.applied_seq {
-            // Already applied: acknowledge again if durable, otherwise the commit will.
-            if seq <= a.committed_seq {
-                let committed = a.committed_seq;
-                self.send(conn, SiteMsg::Ack { seq: committed });
+        if let Err(wait_ms) = a.bucket.take(now) {
+            return self.outputs.push_back(refuse(SaveRefusal::Busy {
+                retry_after_ms: wait_ms,
+                reason: "答案提交过快 / too many changes at once".into(),
+            }));
+        }
+        let next_seq = a.next_seq();
+        if seq > next_seq {
+            return self
+                .outputs
+                .push_back(refuse(SaveRefusal::OutOfOrder { expected: next_seq }));
+        }
+        let (digest, bytes) = change_digest(&item, &response);
+        if let Some(d) = a.decided(seq).copied() {
+            // A resend under a used number: answered from what was decided.
+            if d.digest != digest {
+                let detail = format!(
+                    "candidate {} sent a different change under number {seq} (item {item}); refused",
+                    a.candidate
+                );
+                self.outputs.push_back(refuse(SaveRefusal::Conflict));
+                self.outputs.push_back(Output::Persist(StoreOp::Alarm {
+                    attempt: Some(id),
+                    kind: AlarmKind::SeqConflict,
+                    detail,
+                }));
+                return;
             }
-            return;
+            if !d.committed {
+                // The commit answers it (only changes of this connection are answered).
+                if seq < a.conn_floor {
+                    a.claims.insert(seq);
+                }
+                return;
+            }
+            let msg = if d.refused {
+                SiteMsg::SaveRefused {
+                    seq,
+                    refusal: SaveRefusal::Invalid {
+                        reason: a.refusals.get(&seq).cloned().unwrap_or_default(),
+                    },
+                }
+            } else {
+                SiteMsg::Ack { seq }
+            };
+            return self.send(conn, msg);
+        }
+        // seq == next_seq: decide it.
+        if let Some(why) = trouble {
+            return self.outputs.push_back(refuse(SaveRefusal::Busy {
+                retry_after_ms: STORE_TROUBLE_RETRY_MS,
+                reason: format!("考点服务器存储故障，答案暂存在本机 / the site cannot store answers right now ({why}); they are kept on this machine"),
+            }));
+        }
+        let over = if seq > CHANGES_PER_ATTEMPT_MAX {
+            Some(format!("{CHANGES_PER_ATTEMPT_MAX} changes"))
+        } else if a.bytes_used.saturating_add(bytes) > ANSWER_BYTES_PER_ATTEMPT_MAX {
+            Some(format!("{ANSWER_BYTES_PER_ATTEMPT_MAX} bytes of answers"))
+        } else {
+            None
+        };
+        if let Some(what) = over {
+            let reason = format!(
+                "本场考试的答案修改次数已达上限，请举手示意监考员 / this exam's allowance of answer changes ({what}) is used up: raise your hand for the proctor"
+            );
+            if !a.quota_alarmed {
+                a.quota_alarmed = true;
+                let detail = format!("candidate {} reached the allowance of {what}", a.candidate);
+                self.outputs.push_back(Output::Persist(StoreOp::Alarm {
+                    attempt: Some(id),
+                    kind: AlarmKind::Quota,
+                    detail,
+                }));
+            }
+            return self
+                .outputs
+                .push_back(refuse(SaveRefusal::QuotaExceeded { reason }));
         }
         let problem = if a.submitted.is_some() {
             Some("已交卷，不能再修改答案 / the paper has been handed in".to_owned())
@@ -647,29 +883,58 @@ impl Engine {
                 Some(body) => response.check(body).err().map(|e| e.to_string()),
             }
         };
-        a.applied_seq = seq;
-        if let Some(reason) = problem {
-            return self.send(conn, SiteMsg::SaveRejected { seq, reason });
+        a.decided.push(Decided {
+            digest,
+            refused: problem.is_some(),
+            committed: false,
+        });
+        a.bytes_used = a.bytes_used.saturating_add(bytes);
+        match &problem {
+            Some(reason) => {
+                a.refusals.insert(seq, reason.clone());
+            }
+            None => {
+                a.answers.insert(item.clone(), (seq, response.clone()));
+            }
         }
-        a.answers.insert(item.clone(), (seq, response.clone()));
         self.outputs.push_back(Output::Persist(StoreOp::Answer {
             attempt: id,
             seq,
             item,
             response,
+            refused: problem,
         }));
     }
 
     fn committed(&mut self, op: StoreOp) {
         match op {
-            StoreOp::Answer { attempt, seq, .. } => {
+            StoreOp::Answer {
+                attempt,
+                seq,
+                refused,
+                ..
+            } => {
                 let Some(a) = self.attempts.get_mut(&attempt) else {
                     return;
                 };
-                a.committed_seq = a.committed_seq.max(seq);
-                if let Some(conn) = a.conn {
-                    self.send(conn, SiteMsg::Ack { seq });
+                if let Some(d) = a.decided_mut(seq) {
+                    d.committed = true;
                 }
+                a.committed_seq = a.committed_seq.max(seq);
+                let Some(conn) = a.conn else { return };
+                // Only the connection that sent the change (it owns numbers from its floor on)
+                // or that resent it identically hears about it.
+                if seq < a.conn_floor && !a.claims.remove(&seq) {
+                    return;
+                }
+                let msg = match refused {
+                    Some(reason) => SiteMsg::SaveRefused {
+                        seq,
+                        refusal: SaveRefusal::Invalid { reason },
+                    },
+                    None => SiteMsg::Ack { seq },
+                };
+                self.send(conn, msg);
             }
             StoreOp::Submit {
                 attempt, reason, ..
@@ -680,12 +945,16 @@ impl Engine {
                 a.submit_durable = true;
                 if let Some(conn) = a.conn {
                     self.send(conn, SiteMsg::Submitted { reason });
+                    if self.conns.get(&conn).is_some_and(|c| !c.resumed) {
+                        self.resume_answers(attempt, conn);
+                    }
                 }
             }
             StoreOp::Clock { .. }
             | StoreOp::TimeLog { .. }
             | StoreOp::SessionStarted { .. }
-            | StoreOp::SessionPaused { .. } => {}
+            | StoreOp::SessionPaused { .. }
+            | StoreOp::Alarm { .. } => {}
         }
     }
 
@@ -721,6 +990,7 @@ impl Engine {
             return;
         }
         a.conn = None;
+        a.claims.clear();
         if a.running {
             let remaining = a.remaining_at(now);
             a.disconnected = Some((now, remaining));
@@ -756,30 +1026,7 @@ impl Engine {
                 reason: reason.clone(),
                 paused: true,
             }));
-        let ids = self.attempt_ids(|a| a.running);
-        for id in ids {
-            let Some(a) = self.attempts.get_mut(&id) else {
-                continue;
-            };
-            let mut remaining = a.remaining_at(now);
-            let mut given_back = 0;
-            if let Some((_, remaining_then)) = a.disconnected.take() {
-                // Already gone: their clock stops as of the disconnect.
-                given_back = remaining_then.saturating_sub(remaining);
-                remaining = remaining_then;
-            }
-            self.change_clock(
-                id,
-                now,
-                remaining,
-                false,
-                TimeEvent::SessionPaused,
-                given_back,
-                &by,
-                &reason,
-            );
-            self.push_clock(id, now, Some(reason.clone()));
-        }
+        self.stop_clocks(now, TimeEvent::SessionPaused, &by, &reason);
     }
 
     fn resume_session(&mut self, now: MonoMs, by: String) {
@@ -793,23 +1040,134 @@ impl Engine {
                 reason: String::new(),
                 paused: false,
             }));
-        let ids = self.attempt_ids(|a| a.started && a.submitted.is_none() && a.conn.is_some());
+        self.restart_clocks(now, TimeEvent::SessionResumed, &by, "session resumed");
+    }
+
+    /// The store cannot commit (or can again). While it cannot, the site is down for answers:
+    /// every clock stops, and the time is given back as for a pause.
+    fn store_trouble_changed(&mut self, now: MonoMs, why: Option<String>) {
+        match (&self.store_trouble, why) {
+            (None, Some(why)) => {
+                let reason = format!("考点服务器存储故障，计时暂停 / the site cannot store answers ({why}); clocks stopped");
+                self.store_trouble = Some(why);
+                self.stop_clocks(now, TimeEvent::StoreTrouble, SYSTEM, &reason);
+            }
+            (Some(_), None) => {
+                self.store_trouble = None;
+                self.restart_clocks(
+                    now,
+                    TimeEvent::StoreRecovered,
+                    SYSTEM,
+                    "site storage works again",
+                );
+            }
+            (Some(_), Some(why)) => self.store_trouble = Some(why),
+            (None, None) => {}
+        }
+    }
+
+    /// Whether clocks may run: the session runs and the store works.
+    fn clocks_may_run(&self) -> bool {
+        self.session == SessionState::Running && self.store_trouble.is_none()
+    }
+
+    /// Stops every running clock as of `now`; a disconnected candidate's as of the disconnect
+    /// (the time since is given back). Each stop is logged with who and why.
+    fn stop_clocks(&mut self, now: MonoMs, event: TimeEvent, by: &str, reason: &str) {
+        let ids = self.attempt_ids(|a| a.running);
+        for id in ids {
+            let Some(a) = self.attempts.get_mut(&id) else {
+                continue;
+            };
+            let mut remaining = a.remaining_at(now);
+            let mut given_back = 0;
+            if let Some((_, remaining_then)) = a.disconnected.take() {
+                given_back = remaining_then.saturating_sub(remaining);
+                remaining = remaining_then;
+            }
+            self.change_clock(id, now, remaining, false, event, given_back, by, reason);
+            self.push_clock(id, now, Some(reason.to_owned()));
+        }
+    }
+
+    /// Starts again the stopped clocks of connected candidates, when clocks may run.
+    fn restart_clocks(&mut self, now: MonoMs, event: TimeEvent, by: &str, reason: &str) {
+        if !self.clocks_may_run() {
+            return;
+        }
+        let ids = self.attempt_ids(|a| {
+            a.started && a.submitted.is_none() && a.conn.is_some() && !a.running
+        });
         for id in ids {
             let Some(a) = self.attempts.get_mut(&id) else {
                 continue;
             };
             let remaining_ms = a.remaining_ms;
-            self.change_clock(
-                id,
-                now,
-                remaining_ms,
-                true,
-                TimeEvent::SessionResumed,
-                0,
-                &by,
-                "session resumed",
-            );
+            self.change_clock(id, now, remaining_ms, true, event, 0, by, reason);
             self.push_clock(id, now, None);
         }
     }
+}
+
+/// FNV-1a over bytes: paper keys.
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+type RestoredParts = (
+    Vec<Decided>,
+    BTreeMap<u64, String>,
+    BTreeMap<ItemId, (u64, Response)>,
+    u64,
+    u64,
+);
+
+/// Rebuilds an attempt's decisions from its stored changes. Numbers missing from the store
+/// (which commits in order, so this means damage) are kept as used, with a digest no change has,
+/// so any resend under them is refused as a conflict.
+fn restore_changes(mut changes: Vec<RestoredChange>) -> RestoredParts {
+    changes.sort_by_key(|c| c.seq);
+    changes.dedup_by_key(|c| c.seq);
+    let mut decided = Vec::with_capacity(changes.len());
+    let mut refusals = BTreeMap::new();
+    let mut answers = BTreeMap::new();
+    let mut bytes_used = 0u64;
+    let mut gaps = 0u64;
+    for c in changes {
+        let Some(index) = c.seq.checked_sub(1).and_then(|i| usize::try_from(i).ok()) else {
+            continue;
+        };
+        if index > CHANGES_PER_ATTEMPT_MAX as usize * 2 {
+            break;
+        }
+        while decided.len() < index {
+            gaps += 1;
+            decided.push(Decided {
+                digest: 0,
+                refused: true,
+                committed: true,
+            });
+        }
+        let (digest, bytes) = change_digest(&c.item, &c.response);
+        bytes_used = bytes_used.saturating_add(bytes);
+        decided.push(Decided {
+            digest,
+            refused: c.refused.is_some(),
+            committed: true,
+        });
+        match c.refused {
+            Some(reason) => {
+                refusals.insert(c.seq, reason);
+            }
+            None => {
+                answers.insert(c.item, (c.seq, c.response));
+            }
+        }
+    }
+    (decided, refusals, answers, bytes_used, gaps)
 }

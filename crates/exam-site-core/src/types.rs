@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use std::net::IpAddr;
+
 use exam_domain::{AdmissionNo, AttemptId, IdNumber, ItemId, Paper, Response};
 use exam_protocol::{ClientMsg, SiteMsg, SubmitReason};
 
@@ -69,8 +71,18 @@ pub struct RestoredAttempt {
     pub remaining_ms: u64,
     pub stopped: bool,
     pub submitted: Option<SubmitReason>,
-    /// Every stored answer change, any order.
-    pub answers: Vec<(ItemId, u64, Response)>,
+    /// Every stored answer change, stored or refused, any order.
+    pub changes: Vec<RestoredChange>,
+}
+
+/// One decided answer change as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredChange {
+    pub seq: u64,
+    pub item: ItemId,
+    pub response: Response,
+    /// `Some(reason)` when the change was refused for good (its number is used up).
+    pub refused: Option<String>,
 }
 
 /// Everything the engine needs from the store at start-up.
@@ -81,21 +93,109 @@ pub struct Restored {
     pub attempts: Vec<(AttemptId, RestoredAttempt)>,
 }
 
+/// What a candidate machine asked for, checked at the boundary: a wire message that breaks a
+/// rule of the protocol never reaches the engine (the shell closes that connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Hello {
+        machine: String,
+    },
+    Login {
+        admission_no: String,
+        id_number: String,
+        held_paper: Option<u64>,
+    },
+    Save {
+        seq: u64,
+        item: ItemId,
+        response: Response,
+    },
+    Submit {
+        last_seq: u64,
+    },
+    Ping {
+        nonce: u64,
+    },
+}
+
+/// Why a wire message was not a [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("machine name longer than {MACHINE_NAME_BYTES_MAX} bytes")]
+    MachineName,
+    #[error("login field longer than {LOGIN_FIELD_BYTES_MAX} bytes")]
+    LoginField,
+    #[error("answer change numbered 0 (numbers start at 1)")]
+    SeqZero,
+}
+
+impl TryFrom<ClientMsg> for Request {
+    type Error = RequestError;
+
+    fn try_from(msg: ClientMsg) -> Result<Self, Self::Error> {
+        Ok(match msg {
+            ClientMsg::Hello { machine } => {
+                if machine.len() > MACHINE_NAME_BYTES_MAX {
+                    return Err(RequestError::MachineName);
+                }
+                Request::Hello { machine }
+            }
+            ClientMsg::Login {
+                admission_no,
+                id_number,
+                held_paper,
+            } => {
+                if admission_no.len() > LOGIN_FIELD_BYTES_MAX
+                    || id_number.len() > LOGIN_FIELD_BYTES_MAX
+                {
+                    return Err(RequestError::LoginField);
+                }
+                Request::Login {
+                    admission_no,
+                    id_number,
+                    held_paper,
+                }
+            }
+            ClientMsg::SaveAnswer {
+                seq,
+                item,
+                response,
+            } => {
+                if seq == 0 {
+                    return Err(RequestError::SeqZero);
+                }
+                Request::Save {
+                    seq,
+                    item,
+                    response,
+                }
+            }
+            ClientMsg::Submit { last_seq } => Request::Submit { last_seq },
+            ClientMsg::Ping { nonce } => Request::Ping { nonce },
+        })
+    }
+}
+
 /// Requests from outside the engine.
 #[derive(Debug, Clone)]
 pub enum Input {
+    /// A candidate machine connected from `peer`.
     Connected {
         conn: ConnId,
+        peer: Option<IpAddr>,
     },
-    Message {
+    Request {
         conn: ConnId,
-        msg: ClientMsg,
+        req: Request,
     },
     Disconnected {
         conn: ConnId,
     },
     /// A [`StoreOp`] the engine asked for is now durable.
     Committed(StoreOp),
+    /// The store cannot commit (`Some(why)`: disk full, I/O error, too far behind) or can again
+    /// (`None`). While it cannot, no answer change is taken: they wait in the machines' journals.
+    StoreTrouble(Option<String>),
     StartSession {
         by: String,
     },
@@ -119,6 +219,9 @@ pub enum TimeEvent {
     SessionResumed,
     /// The site restarted: the clock continues from its last checkpoint.
     Restored,
+    /// The store could not commit: clocks stopped until it can.
+    StoreTrouble,
+    StoreRecovered,
 }
 
 impl TimeEvent {
@@ -130,6 +233,8 @@ impl TimeEvent {
             TimeEvent::SessionPaused => "session_paused",
             TimeEvent::SessionResumed => "session_resumed",
             TimeEvent::Restored => "restored",
+            TimeEvent::StoreTrouble => "store_trouble",
+            TimeEvent::StoreRecovered => "store_recovered",
         }
     }
 }
@@ -138,11 +243,14 @@ impl TimeEvent {
 /// its transaction committed, in the order it was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOp {
+    /// An answer change under its number; `refused` is `Some(reason)` when the change was refused
+    /// for good (kept so the number stays used and the refusal is answered the same way again).
     Answer {
         attempt: AttemptId,
         seq: u64,
         item: ItemId,
         response: Response,
+        refused: Option<String>,
     },
     /// The attempt's clock: remaining time and whether it runs.
     Clock {
@@ -172,6 +280,34 @@ pub enum StoreOp {
         reason: String,
         paused: bool,
     },
+    /// Something an operator must look at (a change conflicting with a stored one, a machine
+    /// over its allowance). The shell also logs it as a warning.
+    Alarm {
+        attempt: Option<AttemptId>,
+        kind: AlarmKind,
+        detail: String,
+    },
+}
+
+/// Kinds of [`StoreOp::Alarm`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmKind {
+    /// A different change arrived under a number already used.
+    SeqConflict,
+    /// An attempt reached its allowance of changes or bytes.
+    Quota,
+    /// The stored changes of an attempt are not numbered contiguously.
+    StoreGap,
+}
+
+impl AlarmKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmKind::SeqConflict => "seq_conflict",
+            AlarmKind::Quota => "quota",
+            AlarmKind::StoreGap => "store_gap",
+        }
+    }
 }
 
 /// What the engine wants done.
@@ -181,6 +317,14 @@ pub enum Output {
         conn: ConnId,
         msg: SiteMsg,
     },
+    /// Send the candidate's paper in the order of `seed` ([`SiteMsg::Media`] then
+    /// [`SiteMsg::Paper`] with `key`), built by the shell from the session paper: the shell
+    /// encodes it once per order and shares the images between candidates.
+    SendPaper {
+        conn: ConnId,
+        seed: u64,
+        key: u64,
+    },
     /// Close the connection after sending what is queued; `reason` goes to the log.
     Close {
         conn: ConnId,
@@ -189,9 +333,4 @@ pub enum Output {
     Persist(StoreOp),
 }
 
-/// Login throttling: after this many wrong tries, each further try waits longer.
-pub const LOGIN_FREE_TRIES: u32 = 3;
-/// Longest wait imposed after wrong tries.
-pub const LOGIN_BACKOFF_MS_MAX: u64 = 60_000;
-/// Most connections the engine tracks at once; the shell refuses more before they get here.
-pub const CONNECTIONS_MAX: usize = 4_096;
+pub use crate::limits::*;

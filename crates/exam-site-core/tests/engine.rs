@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use exam_domain::demo::{self, DemoCandidate};
 use exam_domain::{AttemptId, ItemId, OptionId, Response};
-use exam_protocol::{ClientMsg, LoginRejection, SiteMsg, SubmitReason};
+use exam_protocol::{LoginRejection, SaveRefusal, SiteMsg, SubmitReason};
 use exam_site_core::*;
 
 const LIMIT_MS: u64 = 600_000; // small_paper: 600 s
@@ -77,6 +77,10 @@ impl Sim {
         while let Some(o) = self.engine.poll_output() {
             match o {
                 Output::Send { conn, msg } => self.sent.push((conn, msg)),
+                Output::SendPaper { conn, seed, key } => {
+                    let paper = exam_domain::shuffle::candidate_paper(&demo::small_paper(), seed);
+                    self.sent.push((conn, SiteMsg::Paper { key, paper }));
+                }
                 Output::Close { conn, .. } => self.closed.push(conn),
                 Output::Persist(op) => self.pending.push(op),
             }
@@ -124,29 +128,45 @@ impl Sim {
     }
 
     fn login(&mut self, conn: u64, who: usize) -> Vec<SiteMsg> {
+        self.input(Input::Connected {
+            conn: ConnId(conn),
+            peer: None,
+        });
+        self.relogin(conn, who)
+    }
+
+    /// A login on an already connected machine.
+    fn relogin(&mut self, conn: u64, who: usize) -> Vec<SiteMsg> {
         let c = self.roster[who].clone();
         let conn = ConnId(conn);
-        self.input(Input::Connected { conn });
-        self.input(Input::Message {
-            conn,
-            msg: ClientMsg::Login {
+        self.request(
+            conn.0,
+            Request::Login {
                 admission_no: c.admission_no.to_string(),
                 id_number: c.id_number.as_str().to_owned(),
+                held_paper: None,
             },
-        });
+        );
         self.commit();
         self.take_sent(conn)
     }
 
-    fn save(&mut self, conn: u64, seq: u64, item: &str, response: Response) {
-        self.input(Input::Message {
+    fn request(&mut self, conn: u64, req: Request) {
+        self.input(Input::Request {
             conn: ConnId(conn),
-            msg: ClientMsg::SaveAnswer {
+            req,
+        });
+    }
+
+    fn save(&mut self, conn: u64, seq: u64, item: &str, response: Response) {
+        self.request(
+            conn,
+            Request::Save {
                 seq,
                 item: ItemId::parse(item).expect("id"),
                 response,
             },
-        });
+        );
     }
 }
 
@@ -154,21 +174,31 @@ fn opt(s: &str) -> OptionId {
     OptionId::parse(s).expect("id")
 }
 
+fn change(seq: u64, item: &str, response: Response) -> RestoredChange {
+    RestoredChange {
+        seq,
+        item: ItemId::parse(item).expect("id"),
+        response,
+        refused: None,
+    }
+}
+
 #[test]
 fn wrong_credentials_are_refused_and_repeated_tries_slowed() {
     let mut sim = Sim::new(StartRule::Started);
     let conn = ConnId(1);
-    sim.input(Input::Connected { conn });
+    sim.input(Input::Connected { conn, peer: None });
     let adm = sim.roster[0].admission_no.to_string();
     let mut waits = vec![];
     for _ in 0..5 {
-        sim.input(Input::Message {
-            conn,
-            msg: ClientMsg::Login {
+        sim.request(
+            1,
+            Request::Login {
                 admission_no: adm.clone(),
                 id_number: "110101202311012176".into(),
+                held_paper: None,
             },
-        });
+        );
         for m in sim.take_sent(conn) {
             if let SiteMsg::LoginRejected {
                 reason,
@@ -193,14 +223,18 @@ fn wrong_credentials_are_refused_and_repeated_tries_slowed() {
     );
     // Even the right credentials wait out the backoff, from any machine.
     let right = sim.roster[0].id_number.as_str().to_owned();
-    sim.input(Input::Connected { conn: ConnId(2) });
-    sim.input(Input::Message {
+    sim.input(Input::Connected {
         conn: ConnId(2),
-        msg: ClientMsg::Login {
+        peer: None,
+    });
+    sim.request(
+        2,
+        Request::Login {
             admission_no: adm.clone(),
             id_number: right.clone(),
+            held_paper: None,
         },
-    });
+    );
     assert!(matches!(
         sim.take_sent(ConnId(2)).last(),
         Some(SiteMsg::LoginRejected {
@@ -209,13 +243,14 @@ fn wrong_credentials_are_refused_and_repeated_tries_slowed() {
         })
     ));
     sim.advance(1_000);
-    sim.input(Input::Message {
-        conn: ConnId(2),
-        msg: ClientMsg::Login {
+    sim.request(
+        2,
+        Request::Login {
             admission_no: adm,
             id_number: right,
+            held_paper: None,
         },
-    });
+    );
     assert!(
         sim.take_sent(ConnId(2))
             .iter()
@@ -236,19 +271,19 @@ fn waiting_room_until_the_scheduled_start_then_the_paper() {
     );
     sim.advance(5_000);
     let msgs = sim.take_sent(ConnId(1));
-    let Some(SiteMsg::Paper {
-        paper,
-        answers,
-        committed_seq,
-    }) = msgs.first()
-    else {
+    let Some(SiteMsg::Paper { paper, .. }) = msgs.first() else {
         panic!("paper expected, got {msgs:?}")
     };
     assert_eq!(paper.item_count(), 5);
-    assert!(answers.is_empty());
-    assert_eq!(*committed_seq, 0);
-    assert!(matches!(
+    assert_eq!(
         msgs.get(1),
+        Some(&SiteMsg::Resumed {
+            answers: vec![],
+            next_seq: 1
+        })
+    );
+    assert!(matches!(
+        msgs.get(2),
         Some(SiteMsg::Clock {
             remaining_ms: LIMIT_MS,
             running: true,
@@ -292,7 +327,7 @@ fn answers_are_acknowledged_only_after_commit_and_applied_once() {
     sim.commit();
     assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Ack { seq: 1 }]);
     // The same change again (a resend after reconnect): acknowledged, not stored twice.
-    sim.save(1, 1, "sc1", Response::Choices([opt("C")].into()));
+    sim.save(1, 1, "sc1", Response::Choices([opt("B")].into()));
     assert!(sim.pending.is_empty());
     assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Ack { seq: 1 }]);
     // A resend of a change not yet durable gets its ack from the commit, once.
@@ -310,20 +345,217 @@ fn answers_are_acknowledged_only_after_commit_and_applied_once() {
 }
 
 #[test]
-fn bad_answers_are_rejected_with_a_reason_and_store_nothing() {
+fn a_different_change_under_a_used_number_is_refused_and_raises_an_alarm() {
+    let mut sim = Sim::new(StartRule::Started);
+    sim.login(1, 0);
+    sim.save(1, 1, "sc1", Response::Choices([opt("B")].into()));
+    sim.commit();
+    sim.take_sent(ConnId(1));
+    sim.save(1, 1, "sc1", Response::Choices([opt("C")].into()));
+    assert_eq!(
+        sim.take_sent(ConnId(1)),
+        vec![SiteMsg::SaveRefused {
+            seq: 1,
+            refusal: SaveRefusal::Conflict
+        }]
+    );
+    assert!(sim.pending.iter().any(|o| matches!(
+        o,
+        StoreOp::Alarm {
+            kind: AlarmKind::SeqConflict,
+            ..
+        }
+    )));
+    assert!(
+        !sim.pending
+            .iter()
+            .any(|o| matches!(o, StoreOp::Answer { .. })),
+        "nothing stored"
+    );
+    // And the same before the commit: the first change stays, the second is refused.
+    sim.save(1, 2, "tf1", Response::TrueFalse(true));
+    sim.save(1, 2, "tf1", Response::TrueFalse(false));
+    sim.commit();
+    assert_eq!(
+        sim.take_sent(ConnId(1)),
+        vec![
+            SiteMsg::SaveRefused {
+                seq: 2,
+                refusal: SaveRefusal::Conflict
+            },
+            SiteMsg::Ack { seq: 2 }
+        ]
+    );
+}
+
+#[test]
+fn numbers_are_contiguous_gaps_are_refused_and_nothing_wraps() {
+    let mut sim = Sim::new(StartRule::Started);
+    sim.login(1, 0);
+    // A hostile u64::MAX: refused as out of order, and it uses nothing up.
+    sim.save(1, u64::MAX, "tf1", Response::TrueFalse(true));
+    sim.save(1, 3, "tf1", Response::TrueFalse(true));
+    assert_eq!(
+        sim.take_sent(ConnId(1)),
+        vec![
+            SiteMsg::SaveRefused {
+                seq: u64::MAX,
+                refusal: SaveRefusal::OutOfOrder { expected: 1 }
+            },
+            SiteMsg::SaveRefused {
+                seq: 3,
+                refusal: SaveRefusal::OutOfOrder { expected: 1 }
+            }
+        ]
+    );
+    assert!(sim.pending.is_empty());
+    assert_eq!(sim.engine.next_seq(AttemptId(1)), Some(1));
+    sim.save(1, 1, "tf1", Response::TrueFalse(true));
+    sim.commit();
+    assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Ack { seq: 1 }]);
+    assert_eq!(sim.engine.next_seq(AttemptId(1)), Some(2));
+}
+
+#[test]
+fn a_new_machine_resumes_from_the_next_expected_number_and_old_changes_are_not_its_acks() {
+    let mut sim = Sim::new(StartRule::Started);
+    sim.login(1, 0);
+    sim.save(1, 1, "tf1", Response::TrueFalse(true));
+    sim.save(1, 2, "sc1", Response::Choices([opt("A")].into()));
+    // Machine 1 dies with both applied but not yet committed; the candidate moves on.
+    sim.input(Input::Disconnected { conn: ConnId(1) });
+    let msgs = sim.login(2, 0);
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, SiteMsg::Resumed { next_seq: 3, .. })),
+        "numbering resumes after the applied changes, committed or not: {msgs:?}"
+    );
+    // The commit of machine 1's changes acknowledges nothing to machine 2...
+    assert!(
+        sim.take_sent(ConnId(2))
+            .iter()
+            .all(|m| !matches!(m, SiteMsg::Ack { .. }))
+    );
+    // ...and machine 2's first change gets number 3, acknowledged alone.
+    sim.save(2, 3, "tf1", Response::TrueFalse(false));
+    sim.commit();
+    assert_eq!(sim.take_sent(ConnId(2)), vec![SiteMsg::Ack { seq: 3 }]);
+}
+
+#[test]
+fn a_change_that_can_never_be_stored_uses_its_number_durably() {
     let mut sim = Sim::new(StartRule::Started);
     sim.login(1, 0);
     sim.save(1, 1, "nope", Response::TrueFalse(true));
     sim.save(1, 2, "sc1", Response::Choices([opt("A"), opt("B")].into()));
     sim.save(1, 3, "fi1", Response::Essay("x".into()));
+    assert!(
+        sim.take_sent(ConnId(1)).is_empty(),
+        "refusals are told once durable"
+    );
+    sim.commit();
     let msgs = sim.take_sent(ConnId(1));
     assert_eq!(msgs.len(), 3);
     assert!(
-        msgs.iter()
-            .all(|m| matches!(m, SiteMsg::SaveRejected { .. })),
+        msgs.iter().all(|m| matches!(
+            m,
+            SiteMsg::SaveRefused {
+                refusal: SaveRefusal::Invalid { .. },
+                ..
+            }
+        )),
         "{msgs:?}"
     );
-    assert!(sim.pending.is_empty());
+    assert_eq!(sim.engine.next_seq(AttemptId(1)), Some(4));
+    // A resend of a refused change is refused the same way again.
+    sim.save(1, 1, "nope", Response::TrueFalse(true));
+    assert!(matches!(
+        sim.take_sent(ConnId(1)).as_slice(),
+        [SiteMsg::SaveRefused {
+            seq: 1,
+            refusal: SaveRefusal::Invalid { .. }
+        }]
+    ));
+}
+
+#[test]
+fn saves_are_rate_limited_and_wait_while_the_store_is_in_trouble() {
+    let mut sim = Sim::new(StartRule::Started);
+    sim.login(1, 0);
+    let burst = u64::from(SAVE_BURST);
+    for seq in 1..=burst + 1 {
+        sim.save(1, seq, "tf1", Response::TrueFalse(seq % 2 == 0));
+    }
+    let msgs = sim.take_sent(ConnId(1));
+    assert!(matches!(
+        msgs.as_slice(),
+        [SiteMsg::SaveRefused {
+            refusal: SaveRefusal::Busy { .. },
+            ..
+        }]
+    ), "{msgs:?}");
+    sim.commit();
+    sim.take_sent(ConnId(1));
+    sim.advance(1_000);
+    sim.input(Input::StoreTrouble(Some("disk full".into())));
+    let next = burst + 1;
+    sim.save(1, next, "tf1", Response::TrueFalse(true));
+    assert!(matches!(
+        sim.take_sent(ConnId(1)).as_slice(),
+        [SiteMsg::SaveRefused { refusal: SaveRefusal::Busy { reason, .. }, .. }] if reason.contains("disk full")
+    ));
+    assert!(sim.pending.is_empty(), "nothing taken while in trouble");
+    // Logins and clocks go on.
+    let msgs = sim.login(2, 1);
+    assert!(msgs.iter().any(|m| matches!(m, SiteMsg::Clock { .. })));
+    sim.input(Input::StoreTrouble(None));
+    sim.save(1, next, "tf1", Response::TrueFalse(true));
+    sim.commit();
+    assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Ack { seq: next }]);
+}
+
+#[test]
+fn the_same_machine_reconnecting_takes_over_its_old_connection() {
+    let mut sim = Sim::new(StartRule::Started);
+    let ip: std::net::IpAddr = "10.0.0.7".parse().expect("ip");
+    for conn in [1u64, 2] {
+        sim.input(Input::Connected {
+            conn: ConnId(conn),
+            peer: Some(ip),
+        });
+        sim.request(
+            conn,
+            Request::Hello {
+                machine: "A-01".into(),
+            },
+        );
+    }
+    sim.relogin(1, 0);
+    let msgs = sim.relogin(2, 0);
+    assert!(
+        msgs.iter().any(|m| matches!(m, SiteMsg::Resumed { .. })),
+        "{msgs:?}"
+    );
+    assert_eq!(sim.closed, vec![ConnId(1)]);
+    // Another machine is still refused.
+    sim.input(Input::Connected {
+        conn: ConnId(3),
+        peer: Some("10.0.0.8".parse().expect("ip")),
+    });
+    sim.request(
+        3,
+        Request::Hello {
+            machine: "A-01".into(),
+        },
+    );
+    let msgs = sim.relogin(3, 0);
+    assert!(matches!(
+        msgs.last(),
+        Some(SiteMsg::LoginRejected {
+            reason: LoginRejection::ConnectedElsewhere,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -340,18 +572,8 @@ fn second_login_while_connected_elsewhere_is_refused() {
     ));
     // Once the first machine is gone, the candidate may continue on another.
     sim.input(Input::Disconnected { conn: ConnId(1) });
-    sim.input(Input::Message {
-        conn: ConnId(2),
-        msg: ClientMsg::Login {
-            admission_no: sim.roster[0].admission_no.to_string(),
-            id_number: sim.roster[0].id_number.as_str().into(),
-        },
-    });
-    assert!(
-        sim.take_sent(ConnId(2))
-            .iter()
-            .any(|m| matches!(m, SiteMsg::Paper { .. }))
-    );
+    let msgs = sim.relogin(2, 0);
+    assert!(msgs.iter().any(|m| matches!(m, SiteMsg::Paper { .. })));
 }
 
 #[test]
@@ -383,9 +605,13 @@ fn time_up_submits_automatically_and_durably() {
     );
     // No more answers after that.
     sim.save(1, 1, "tf1", Response::TrueFalse(true));
+    sim.commit();
     assert!(matches!(
         sim.take_sent(ConnId(1)).as_slice(),
-        [SiteMsg::SaveRejected { .. }]
+        [SiteMsg::SaveRefused {
+            refusal: SaveRefusal::Invalid { .. },
+            ..
+        }]
     ));
 }
 
@@ -491,18 +717,12 @@ fn candidate_submit_waits_for_every_answer() {
     let mut sim = Sim::new(StartRule::Started);
     sim.login(1, 0);
     sim.save(1, 1, "tf1", Response::TrueFalse(false));
-    sim.input(Input::Message {
-        conn: ConnId(1),
-        msg: ClientMsg::Submit { last_seq: 2 },
-    });
+    sim.request(1, Request::Submit { last_seq: 2 });
     assert!(matches!(
         sim.take_sent(ConnId(1)).as_slice(),
         [SiteMsg::SubmitRefused { .. }]
     ));
-    sim.input(Input::Message {
-        conn: ConnId(1),
-        msg: ClientMsg::Submit { last_seq: 1 },
-    });
+    sim.request(1, Request::Submit { last_seq: 1 });
     sim.commit();
     let msgs = sim.take_sent(ConnId(1));
     assert_eq!(
@@ -537,22 +757,10 @@ fn restart_resumes_answers_and_clock_from_the_store() {
                 remaining_ms: 400_000,
                 stopped: false,
                 submitted: None,
-                answers: vec![
-                    (
-                        ItemId::parse("tf1").expect("id"),
-                        3,
-                        Response::TrueFalse(false),
-                    ),
-                    (
-                        ItemId::parse("tf1").expect("id"),
-                        1,
-                        Response::TrueFalse(true),
-                    ),
-                    (
-                        ItemId::parse("sc1").expect("id"),
-                        2,
-                        Response::Choices([opt("A")].into()),
-                    ),
+                changes: vec![
+                    change(3, "tf1", Response::TrueFalse(false)),
+                    change(1, "tf1", Response::TrueFalse(true)),
+                    change(2, "sc1", Response::Choices([opt("A")].into())),
                 ],
             },
         )],
@@ -569,15 +777,12 @@ fn restart_resumes_answers_and_clock_from_the_store() {
         }
     )));
     let msgs = sim.login(1, 0);
-    let Some(SiteMsg::Paper {
-        answers,
-        committed_seq,
-        ..
-    }) = msgs.iter().find(|m| matches!(m, SiteMsg::Paper { .. }))
+    let Some(SiteMsg::Resumed { answers, next_seq }) =
+        msgs.iter().find(|m| matches!(m, SiteMsg::Resumed { .. }))
     else {
-        panic!("paper expected")
+        panic!("resumed expected")
     };
-    assert_eq!(*committed_seq, 3);
+    assert_eq!(*next_seq, 4);
     let tf = answers
         .iter()
         .find(|a| a.item.as_str() == "tf1")
@@ -594,9 +799,10 @@ fn restart_resumes_answers_and_clock_from_the_store() {
             ..
         }
     )));
-    // A resend of seq 3 from the client journal is a duplicate.
+    // A resend of seq 3 from the client journal is a duplicate: acknowledged, not stored again.
     sim.save(1, 3, "tf1", Response::TrueFalse(false));
     assert!(sim.pending.is_empty());
+    assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Ack { seq: 3 }]);
 }
 
 #[test]
