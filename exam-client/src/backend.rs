@@ -1,72 +1,43 @@
-//! The candidate backend, usable without a window: connects to the site with the CA pinned, logs
-//! in, receives the paper, journals and sends answer changes, follows the clock, submits, and
-//! reconnects by itself with backoff. It keeps an [`ExamState`] current for the UI and emits
-//! [`ClientEvent`]s for headless users (the simulator, tests).
+//! The candidate backend: a thin shell around `exam_candidate::Session`, usable without a window.
+//!
+//! Two parts, so that neither the disk nor the network ever blocks the other or the UI:
+//! - the **driver**, a thread of its own, owns the session and its journal (every change is
+//!   fsynced there, never on an async worker); it takes UI commands, site messages and link
+//!   changes from one channel, waits until the session's next timeout, hands what the session
+//!   wants to send to the current connection, and keeps the UI's [`ExamState`] current;
+//! - the **link**, a tokio task, connects to the site with the CA pinned (with backoff and
+//!   jitter), opens the one stream, forwards what arrives to the driver and writes what the
+//!   driver sends.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use exam_candidate::{MemStorage, Session, SessionConfig};
 use exam_crypto::Fingerprint;
 use exam_domain::rng::SplitMix64;
-use exam_domain::{ItemId, Response};
 use exam_net::{FramedRecv, FramedSend, NetError, SITE_SERVER_NAME};
 use exam_protocol::frame::{CLIENT_FRAME_BYTES_MAX, FRAME_BYTES_MAX};
-use exam_protocol::{ALPN_CANDIDATE, ClientMsg, LoginRejection, SiteMsg, SubmitReason};
-use tokio::sync::mpsc;
+use exam_protocol::{ALPN_CANDIDATE, ClientMsg, SiteMsg};
+use tokio::sync::{mpsc, watch};
 
-use crate::journal::{Change, Journal, JournalError};
-use crate::model::{ClockView, Command, ExamBackend, ExamState, Link, Phase};
+pub use exam_candidate::session::{ClientEvent, login_message};
 
-/// Commands queued from the UI, at most.
-pub const COMMAND_QUEUE_MAX: usize = 4_096;
-/// Messages queued from the site, at most.
-pub const INBOUND_QUEUE_MAX: usize = 1_024;
+use crate::journal::{ClientStorage, FileStorage};
+use crate::model::{Command, ExamBackend, ExamState};
+
+/// Inputs queued for the driver, at most (commands, site messages, link changes).
+pub const DRIVER_QUEUE_MAX: usize = 4_096;
+/// Messages queued for the site on one connection; a connection this far behind is dropped and
+/// the session resynchronises on the next one.
+pub const OUTBOUND_QUEUE_MAX: usize = 1_024;
 /// Give up a connection attempt after this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reconnect backoff bounds.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(200);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// After a reconnect, a login refused as "connected elsewhere" is most likely our own old
-/// connection that the site has not yet noticed is dead: retry this often, this many times.
-const STALE_RETRY: Duration = Duration::from_secs(2);
-const STALE_RETRIES_MAX: u32 = 10;
-
-/// What happened, for headless users.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientEvent {
-    LinkUp,
-    LinkDown,
-    LoginRefused {
-        reason: LoginRejection,
-        message: String,
-        retry_after: Duration,
-    },
-    Waiting,
-    PaperReady,
-    /// A change is durable at the site; `latency` is from the click to the acknowledgement.
-    Acked {
-        seq: u64,
-        item: ItemId,
-        response: Response,
-        latency: Duration,
-    },
-    SaveRejected {
-        seq: u64,
-        reason: String,
-    },
-    SubmitRefused {
-        reason: String,
-    },
-    Submitted {
-        reason: SubmitReason,
-    },
-    /// The journal could not be written: answers are not safe on this machine.
-    JournalFailed {
-        message: String,
-    },
-}
 
 /// How to reach the site and where to keep the journal.
 #[derive(Debug, Clone)]
@@ -75,7 +46,7 @@ pub struct ClientConfig {
     pub pin: Fingerprint,
     /// Shown to the proctor.
     pub machine: String,
-    /// `None`: keep the journal in memory (simulated candidates).
+    /// `None`: keep the journal in memory (simulated candidates that want no disk).
     pub journal_dir: Option<PathBuf>,
 }
 
@@ -85,11 +56,42 @@ pub fn endpoint(server: SocketAddr, pin: Fingerprint) -> Result<quinn::Endpoint,
     exam_net::client_endpoint(server, exam_net::client_config(pin, ALPN_CANDIDATE)?)
 }
 
+enum DriverInput {
+    Command(Command),
+    LinkUp {
+        epoch: u64,
+        out: mpsc::Sender<ClientMsg>,
+    },
+    Site {
+        epoch: u64,
+        msg: SiteMsg,
+    },
+    LinkDown {
+        epoch: u64,
+        tries: u32,
+    },
+    Retrying {
+        tries: u32,
+        ever_connected: bool,
+    },
+    Quit,
+}
+
+/// Stops the backend when the last handle on it goes.
+struct QuitOnDrop(std_mpsc::SyncSender<DriverInput>);
+
+impl Drop for QuitOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.try_send(DriverInput::Quit);
+    }
+}
+
 /// The UI's handle on a running backend.
 #[derive(Clone)]
 pub struct RemoteBackend {
     state: Arc<Mutex<ExamState>>,
-    commands: mpsc::Sender<Command>,
+    inputs: std_mpsc::SyncSender<DriverInput>,
+    _quit: Arc<QuitOnDrop>,
 }
 
 impl ExamBackend for RemoteBackend {
@@ -98,7 +100,7 @@ impl ExamBackend for RemoteBackend {
     }
 
     fn send(&self, command: Command) {
-        if self.commands.try_send(command).is_err()
+        if self.inputs.try_send(DriverInput::Command(command)).is_err()
             && let Ok(mut s) = self.state.lock()
         {
             s.notice = Some("系统繁忙，请稍候再试 / the app is busy, try again in a moment".into());
@@ -106,7 +108,8 @@ impl ExamBackend for RemoteBackend {
     }
 }
 
-/// Starts a backend on the current tokio runtime. `repaint` is called after every state change.
+/// Starts a backend: the driver thread and, on the current tokio runtime, the link task.
+/// `repaint` is called after every state change; `events` gets what happens, for headless users.
 pub fn spawn(
     config: ClientConfig,
     endpoint: quinn::Endpoint,
@@ -114,538 +117,292 @@ pub fn spawn(
     events: Option<mpsc::UnboundedSender<ClientEvent>>,
 ) -> RemoteBackend {
     let state = Arc::new(Mutex::new(ExamState::default()));
-    let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);
-    let core = Core {
-        config,
-        endpoint,
+    let (tx, rx) = std_mpsc::sync_channel(DRIVER_QUEUE_MAX);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let storage = match &config.journal_dir {
+        Some(dir) => ClientStorage::File(FileStorage::new(dir)),
+        None => ClientStorage::Memory(MemStorage::new()),
+    };
+    let session = Session::new(
+        SessionConfig {
+            machine: config.machine.clone(),
+            site: config.pin.to_string(),
+        },
+        storage,
+    );
+    let driver = Driver {
+        session,
         state: state.clone(),
         repaint,
         events,
-        commands: rx,
-        journal: None,
-        credentials: None,
-        clicked_at: Default::default(),
-        auto_login: false,
-        stale_retries: 0,
+        out: None,
+        epoch: 0,
+        stop: stop_tx,
     };
-    tokio::spawn(core.run());
+    let spawned = std::thread::Builder::new()
+        .name(format!("candidate-{}", config.machine))
+        .spawn(move || driver.run(rx));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the candidate driver thread");
+    }
+    tokio::spawn(link(config, endpoint, tx.clone(), stop_rx));
     RemoteBackend {
         state,
-        commands: tx,
+        inputs: tx.clone(),
+        _quit: Arc::new(QuitOnDrop(tx)),
     }
 }
 
-enum Ended {
-    /// The UI went away: stop.
-    Quit,
-    /// The connection is gone (or the wait is over): go on.
-    Continue,
-}
-
-struct Core {
-    config: ClientConfig,
-    endpoint: quinn::Endpoint,
+struct Driver {
+    session: Session<ClientStorage>,
     state: Arc<Mutex<ExamState>>,
     repaint: Arc<dyn Fn() + Send + Sync>,
     events: Option<mpsc::UnboundedSender<ClientEvent>>,
-    commands: mpsc::Receiver<Command>,
-    journal: Option<Journal>,
-    credentials: Option<(String, String)>,
-    /// When each pending change was made, to measure save latency.
-    clicked_at: std::collections::BTreeMap<u64, Instant>,
-    /// Log in again by ourselves after a reconnect.
-    auto_login: bool,
-    stale_retries: u32,
+    out: Option<mpsc::Sender<ClientMsg>>,
+    epoch: u64,
+    stop: watch::Sender<bool>,
 }
 
-impl Core {
-    fn update(&self, f: impl FnOnce(&mut ExamState)) {
+impl Driver {
+    fn run(mut self, inputs: std_mpsc::Receiver<DriverInput>) {
+        loop {
+            let input = match self.session.poll_timeout() {
+                Some(t) => {
+                    let wait = t.saturating_duration_since(Instant::now());
+                    match inputs.recv_timeout(wait) {
+                        Ok(i) => Some(i),
+                        Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                None => match inputs.recv() {
+                    Ok(i) => Some(i),
+                    Err(_) => break,
+                },
+            };
+            let now = Instant::now();
+            match input {
+                None => self.session.handle_timeout(now),
+                Some(DriverInput::Quit) => break,
+                Some(DriverInput::Command(c)) => self.session.command(now, c),
+                Some(DriverInput::LinkUp { epoch, out }) => {
+                    self.epoch = epoch;
+                    self.out = Some(out);
+                    self.session.link_up(now);
+                }
+                Some(DriverInput::Site { epoch, msg }) => {
+                    if epoch == self.epoch && self.out.is_some() {
+                        self.session.handle(now, msg);
+                    }
+                }
+                Some(DriverInput::LinkDown { epoch, tries }) => {
+                    if epoch == self.epoch {
+                        self.out = None;
+                        self.session.link_down(now, tries);
+                    }
+                }
+                Some(DriverInput::Retrying {
+                    tries,
+                    ever_connected,
+                }) => self.session.link_retrying(tries, ever_connected),
+            }
+            // Everything queued meanwhile, before the (comparatively costly) state copy.
+            while let Ok(more) = inputs.try_recv() {
+                let now = Instant::now();
+                match more {
+                    DriverInput::Quit => {
+                        let _ = self.stop.send(true);
+                        return;
+                    }
+                    DriverInput::Command(c) => self.session.command(now, c),
+                    DriverInput::Site { epoch, msg } => {
+                        if epoch == self.epoch && self.out.is_some() {
+                            self.session.handle(now, msg);
+                        }
+                    }
+                    DriverInput::LinkUp { epoch, out } => {
+                        self.epoch = epoch;
+                        self.out = Some(out);
+                        self.session.link_up(now);
+                    }
+                    DriverInput::LinkDown { epoch, tries } => {
+                        if epoch == self.epoch {
+                            self.out = None;
+                            self.session.link_down(now, tries);
+                        }
+                    }
+                    DriverInput::Retrying {
+                        tries,
+                        ever_connected,
+                    } => self.session.link_retrying(tries, ever_connected),
+                }
+                self.transmit();
+            }
+            self.transmit();
+            self.publish();
+        }
+        let _ = self.stop.send(true);
+    }
+
+    fn transmit(&mut self) {
+        while let Some(msg) = self.session.poll_transmit() {
+            let Some(out) = &self.out else { continue };
+            if out.try_send(msg).is_err() {
+                // The connection is stuck: drop it; the next one resynchronises.
+                tracing::warn!("the connection to the site is not keeping up; reconnecting");
+                self.out = None;
+                self.session.link_down(Instant::now(), 0);
+            }
+        }
+    }
+
+    /// The state first, then the events: whoever reacts to an event sees the state after it.
+    fn publish(&mut self) {
         if let Ok(mut s) = self.state.lock() {
-            f(&mut s);
+            s.clone_from(self.session.state());
+        }
+        while let Some(e) = self.session.poll_event() {
+            if let Some(tx) = &self.events {
+                let _ = tx.send(e);
+            }
         }
         (self.repaint)();
     }
+}
 
-    fn emit(&self, e: ClientEvent) {
-        if let Some(tx) = &self.events {
-            let _ = tx.send(e);
+/// Connects, keeps one connection at a time, and reports it to the driver.
+async fn link(
+    config: ClientConfig,
+    endpoint: quinn::Endpoint,
+    driver: std_mpsc::SyncSender<DriverInput>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut rng = SplitMix64::new(seed ^ u64::from(config.server.port()));
+    let mut tries: u32 = 0;
+    let mut ever_connected = false;
+    let mut epoch = 0u64;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match connect(&config, &endpoint).await {
+            Ok((conn, send, recv)) => {
+                tries = 0;
+                ever_connected = true;
+                epoch += 1;
+                let (out_tx, out_rx) = mpsc::channel(OUTBOUND_QUEUE_MAX);
+                if !to_driver(&driver, DriverInput::LinkUp { epoch, out: out_tx }).await {
+                    return;
+                }
+                let stopped = tokio::select! {
+                    _ = carry(epoch, send, recv, out_rx, &driver) => false,
+                    _ = stop.changed() => true,
+                };
+                conn.close(0u32.into(), b"bye");
+                if stopped || !to_driver(&driver, DriverInput::LinkDown { epoch, tries: 0 }).await {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "connect failed");
+                tries = tries.saturating_add(1);
+                let retrying = DriverInput::Retrying {
+                    tries,
+                    ever_connected,
+                };
+                if !to_driver(&driver, retrying).await {
+                    return;
+                }
+            }
+        }
+        let base = BACKOFF_MIN
+            .saturating_mul(1 << tries.min(5))
+            .min(BACKOFF_MAX);
+        let jitter = Duration::from_millis(rng.below(base.as_millis() as u64 / 2 + 1));
+        tokio::select! {
+            _ = tokio::time::sleep(base / 2 + jitter) => {}
+            _ = stop.changed() => return,
         }
     }
+}
 
-    fn phase(&self) -> Phase {
-        self.state
-            .lock()
-            .map(|s| s.phase.clone())
-            .unwrap_or(Phase::LoggedOut {
-                busy: false,
-                error: None,
-            })
-    }
-
-    async fn run(mut self) {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let mut rng = SplitMix64::new(seed ^ u64::from(self.config.server.port()));
-        let mut tries: u32 = 0;
-        let mut ever_connected = false;
-        loop {
-            match self.connect().await {
-                Ok((conn, send, recv)) => {
-                    tries = 0;
-                    ever_connected = true;
-                    self.update(|s| s.link = Link::Online);
-                    self.emit(ClientEvent::LinkUp);
-                    let ended = self.session(send, recv).await;
-                    conn.close(0u32.into(), b"bye");
-                    if let Ended::Quit = ended {
-                        return;
-                    }
-                    self.emit(ClientEvent::LinkDown);
-                }
-                Err(e) => tracing::debug!(error = %e, "connect failed"),
+/// Hands an input to the driver without blocking the async worker; false once the driver is gone.
+async fn to_driver(driver: &std_mpsc::SyncSender<DriverInput>, input: DriverInput) -> bool {
+    let mut input = input;
+    loop {
+        match driver.try_send(input) {
+            Ok(()) => return true,
+            Err(std_mpsc::TrySendError::Disconnected(_)) => return false,
+            Err(std_mpsc::TrySendError::Full(back)) => {
+                input = back;
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            tries = tries.saturating_add(1);
-            self.update(|s| {
-                s.link = if ever_connected {
-                    Link::Reconnecting { tries }
-                } else {
-                    Link::Connecting
-                }
-            });
-            let base = BACKOFF_MIN
-                .saturating_mul(1 << tries.min(5))
-                .min(BACKOFF_MAX);
-            let jitter = Duration::from_millis(rng.below(base.as_millis() as u64 / 2 + 1));
-            if let Ended::Quit = self.offline_for(base / 2 + jitter).await {
+        }
+    }
+}
+
+async fn connect(
+    config: &ClientConfig,
+    endpoint: &quinn::Endpoint,
+) -> Result<(quinn::Connection, FramedSend, FramedRecv), NetError> {
+    let connecting = endpoint.connect(config.server, SITE_SERVER_NAME)?;
+    let conn = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Ok(c) => c?,
+        Err(_) => {
+            return Err(NetError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connect timed out",
+            )));
+        }
+    };
+    let (send, recv) = conn.open_bi().await?;
+    Ok((
+        conn,
+        FramedSend::new(send, CLIENT_FRAME_BYTES_MAX),
+        FramedRecv::new(recv, FRAME_BYTES_MAX),
+    ))
+}
+
+/// One connection's life: what the driver sends goes out, what arrives goes to the driver.
+/// Returns when either direction fails or the driver drops the connection.
+async fn carry(
+    epoch: u64,
+    mut send: FramedSend,
+    mut recv: FramedRecv,
+    mut out: mpsc::Receiver<ClientMsg>,
+    driver: &std_mpsc::SyncSender<DriverInput>,
+) {
+    let writer = async {
+        while let Some(msg) = out.recv().await {
+            if let Err(e) = send.send(&msg).await {
+                tracing::debug!(error = %e, "send failed");
                 return;
             }
         }
-    }
-
-    async fn connect(&self) -> Result<(quinn::Connection, FramedSend, FramedRecv), NetError> {
-        let connecting = self
-            .endpoint
-            .connect(self.config.server, SITE_SERVER_NAME)?;
-        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-            Ok(c) => c?,
-            Err(_) => {
-                return Err(NetError::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "connect timed out",
-                )));
-            }
-        };
-        let (send, recv) = conn.open_bi().await?;
-        Ok((
-            conn,
-            FramedSend::new(send, CLIENT_FRAME_BYTES_MAX),
-            FramedRecv::new(recv, FRAME_BYTES_MAX),
-        ))
-    }
-
-    /// Handles commands while offline for `wait`.
-    async fn offline_for(&mut self, wait: Duration) -> Ended {
-        let until = tokio::time::Instant::now() + wait;
+    };
+    // Reading is not cancel-safe, but it only ever stops for good here.
+    let reader = async {
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => return Ended::Continue,
-                cmd = self.commands.recv() => {
-                    let Some(cmd) = cmd else { return Ended::Quit };
-                    let _ = self.command(cmd, None).await;
+            match recv.recv::<SiteMsg>().await {
+                Ok(Some(msg)) => {
+                    if !to_driver(driver, DriverInput::Site { epoch, msg }).await {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection lost");
+                    return;
                 }
             }
         }
-    }
-
-    /// One connection's life.
-    async fn session(&mut self, mut send: FramedSend, recv: FramedRecv) -> Ended {
-        // Reading is not cancel-safe, so it runs in a task of its own and hands over whole messages.
-        let (in_tx, mut inbound) = mpsc::channel::<SiteMsg>(INBOUND_QUEUE_MAX);
-        let reader = tokio::spawn(async move {
-            let mut recv = recv;
-            loop {
-                match recv.recv::<SiteMsg>().await {
-                    Ok(Some(msg)) => {
-                        if in_tx.send(msg).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "connection lost");
-                        break;
-                    }
-                }
-            }
-        });
-        let ended = self.session_loop(&mut send, &mut inbound).await;
-        reader.abort();
-        ended
-    }
-
-    async fn session_loop(
-        &mut self,
-        send: &mut FramedSend,
-        inbound: &mut mpsc::Receiver<SiteMsg>,
-    ) -> Ended {
-        if send
-            .send(&ClientMsg::Hello {
-                machine: self.config.machine.clone(),
-            })
-            .await
-            .is_err()
-        {
-            return Ended::Continue;
-        }
-        if self.auto_login
-            && let Some((a, i)) = self.credentials.clone()
-            && send
-                .send(&ClientMsg::Login {
-                    admission_no: a,
-                    id_number: i,
-                })
-                .await
-                .is_err()
-        {
-            return Ended::Continue;
-        }
-        let mut retry_login: Option<tokio::time::Instant> = None;
-        loop {
-            let retry = async {
-                match retry_login {
-                    Some(t) => tokio::time::sleep_until(t).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let ok = tokio::select! {
-                msg = inbound.recv() => {
-                    let Some(msg) = msg else { return Ended::Continue };
-                    self.site_msg(msg, send, &mut retry_login).await
-                }
-                cmd = self.commands.recv() => {
-                    let Some(cmd) = cmd else { return Ended::Quit };
-                    self.command(cmd, Some(send)).await
-                }
-                _ = retry => {
-                    retry_login = None;
-                    match self.credentials.clone() {
-                        Some((a, i)) => send.send(&ClientMsg::Login { admission_no: a, id_number: i }).await.is_ok(),
-                        None => true,
-                    }
-                }
-            };
-            if !ok {
-                return Ended::Continue;
-            }
-        }
-    }
-
-    /// Carries out a UI command. `send` is `None` while offline. Returns false if the connection failed.
-    async fn command(&mut self, cmd: Command, send: Option<&mut FramedSend>) -> bool {
-        match cmd {
-            Command::Login {
-                admission_no,
-                id_number,
-            } => {
-                if !matches!(self.phase(), Phase::LoggedOut { .. }) {
-                    return true;
-                }
-                let Some(send) = send else {
-                    self.update(|s| {
-                        s.phase = Phase::LoggedOut {
-                            busy: false,
-                            error: Some("暂时连不上考点服务器，请稍候再试或举手示意监考员 / cannot reach the site server yet; try again in a moment or raise your hand".into()),
-                        }
-                    });
-                    return true;
-                };
-                self.credentials =
-                    Some((admission_no.trim().to_owned(), id_number.trim().to_owned()));
-                self.auto_login = false;
-                self.update(|s| {
-                    s.phase = Phase::LoggedOut {
-                        busy: true,
-                        error: None,
-                    }
-                });
-                send.send(&ClientMsg::Login {
-                    admission_no: admission_no.trim().to_owned(),
-                    id_number: id_number.trim().to_owned(),
-                })
-                .await
-                .is_ok()
-            }
-            Command::Save { item, response } => {
-                if !matches!(self.phase(), Phase::Exam) {
-                    return true;
-                }
-                let Some(journal) = self.journal.as_mut() else {
-                    return true;
-                };
-                let change = match journal.record(item.clone(), response.clone()) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        self.journal_failed(e);
-                        return true;
-                    }
-                };
-                self.clicked_at.insert(change.seq, Instant::now());
-                let unacked = journal.pending_count();
-                self.update(|s| {
-                    s.answers.insert(item, response);
-                    s.unacked = unacked;
-                });
-                match send {
-                    Some(send) => send_change(send, &change).await,
-                    None => true,
-                }
-            }
-            Command::Submit => {
-                if !matches!(self.phase(), Phase::Exam) {
-                    return true;
-                }
-                self.update(|s| {
-                    s.submitting = true;
-                    s.notice = None;
-                });
-                match send {
-                    Some(send) => self.send_submit(send).await,
-                    None => true,
-                }
-            }
-        }
-    }
-
-    async fn send_submit(&self, send: &mut FramedSend) -> bool {
-        let last_seq = self.journal.as_ref().map_or(0, Journal::last_seq);
-        send.send(&ClientMsg::Submit { last_seq }).await.is_ok()
-    }
-
-    fn journal_failed(&self, e: JournalError) {
-        let message = e.to_string();
-        tracing::error!(%message, "journal write failed");
-        self.update(|s| s.notice = Some(message.clone()));
-        self.emit(ClientEvent::JournalFailed { message });
-    }
-
-    async fn site_msg(
-        &mut self,
-        msg: SiteMsg,
-        send: &mut FramedSend,
-        retry_login: &mut Option<tokio::time::Instant>,
-    ) -> bool {
-        match msg {
-            SiteMsg::Welcome { .. } | SiteMsg::Pong { .. } => true,
-            SiteMsg::LoginRejected {
-                reason,
-                retry_after_ms,
-            } => {
-                if self.auto_login
-                    && reason == LoginRejection::ConnectedElsewhere
-                    && self.stale_retries < STALE_RETRIES_MAX
-                {
-                    // Probably our own previous connection, not yet known dead at the site.
-                    self.stale_retries += 1;
-                    *retry_login = Some(tokio::time::Instant::now() + STALE_RETRY);
-                    return true;
-                }
-                let retry_after = Duration::from_millis(retry_after_ms);
-                let message = login_message(reason, retry_after);
-                self.auto_login = false;
-                self.credentials = None;
-                self.update(|s| {
-                    s.phase = Phase::LoggedOut {
-                        busy: false,
-                        error: Some(message.clone()),
-                    }
-                });
-                self.emit(ClientEvent::LoginRefused {
-                    reason,
-                    message,
-                    retry_after,
-                });
-                true
-            }
-            SiteMsg::LoggedIn {
-                candidate,
-                session_title,
-            } => {
-                self.auto_login = true;
-                self.stale_retries = 0;
-                if self.journal.is_none() {
-                    let journal = match &self.config.journal_dir {
-                        Some(dir) => Journal::open(dir, &candidate.admission_no),
-                        None => Ok(Journal::in_memory()),
-                    };
-                    match journal {
-                        Ok(j) => self.journal = Some(j),
-                        Err(e) => {
-                            self.journal_failed(e);
-                            self.journal = Some(Journal::in_memory());
-                        }
-                    }
-                }
-                self.update(|s| {
-                    s.candidate = Some(candidate);
-                    s.session_title = session_title;
-                    if matches!(s.phase, Phase::LoggedOut { .. }) {
-                        s.phase = Phase::Waiting {
-                            starts_in: None,
-                            at: Instant::now(),
-                        };
-                    }
-                });
-                true
-            }
-            SiteMsg::Waiting { starts_in_ms } => {
-                self.update(|s| {
-                    s.phase = Phase::Waiting {
-                        starts_in: starts_in_ms.map(Duration::from_millis),
-                        at: Instant::now(),
-                    }
-                });
-                self.emit(ClientEvent::Waiting);
-                true
-            }
-            SiteMsg::Paper {
-                paper,
-                answers,
-                committed_seq,
-            } => {
-                let Some(journal) = self.journal.as_mut() else {
-                    return true;
-                };
-                for c in journal.sync_with_site(committed_seq) {
-                    self.clicked_at.remove(&c.seq);
-                }
-                let pending: Vec<Change> = journal.pending().cloned().collect();
-                let unacked = pending.len();
-                let submitting = self.state.lock().map(|s| s.submitting).unwrap_or(false);
-                self.update(|s| {
-                    s.paper = Some(Arc::new(paper));
-                    s.answers = answers.into_iter().map(|a| (a.item, a.response)).collect();
-                    for c in &pending {
-                        s.answers.insert(c.item.clone(), c.response.clone());
-                    }
-                    s.unacked = unacked;
-                    if !matches!(s.phase, Phase::Done { .. }) {
-                        s.phase = Phase::Exam;
-                    }
-                });
-                self.emit(ClientEvent::PaperReady);
-                for c in &pending {
-                    if !send_change(send, c).await {
-                        return false;
-                    }
-                }
-                if submitting {
-                    return self.send_submit(send).await;
-                }
-                true
-            }
-            SiteMsg::Ack { seq } => {
-                let Some(journal) = self.journal.as_mut() else {
-                    return true;
-                };
-                let done = journal.ack(seq);
-                let unacked = journal.pending_count();
-                self.update(|s| s.unacked = unacked);
-                for c in done {
-                    let latency = self
-                        .clicked_at
-                        .remove(&c.seq)
-                        .map(|t| t.elapsed())
-                        .unwrap_or_default();
-                    self.emit(ClientEvent::Acked {
-                        seq: c.seq,
-                        item: c.item,
-                        response: c.response,
-                        latency,
-                    });
-                }
-                true
-            }
-            SiteMsg::SaveRejected { seq, reason } => {
-                if let Some(j) = self.journal.as_mut() {
-                    j.reject(seq);
-                    let unacked = j.pending_count();
-                    self.clicked_at.remove(&seq);
-                    self.update(|s| {
-                        s.unacked = unacked;
-                        s.notice = Some(reason.clone());
-                    });
-                }
-                self.emit(ClientEvent::SaveRejected { seq, reason });
-                true
-            }
-            SiteMsg::Clock {
-                remaining_ms,
-                running,
-                paused_reason,
-            } => {
-                self.update(|s| {
-                    s.clock = Some(ClockView {
-                        remaining: Duration::from_millis(remaining_ms),
-                        running,
-                        paused_reason,
-                        at: Instant::now(),
-                    })
-                });
-                true
-            }
-            SiteMsg::Submitted { reason } => {
-                self.update(|s| {
-                    s.phase = Phase::Done { reason };
-                    s.submitting = false;
-                    if let Some(c) = &mut s.clock {
-                        c.running = false;
-                    }
-                });
-                self.emit(ClientEvent::Submitted { reason });
-                true
-            }
-            SiteMsg::SubmitRefused { reason } => {
-                self.update(|s| {
-                    s.submitting = false;
-                    s.notice = Some(reason.clone());
-                });
-                self.emit(ClientEvent::SubmitRefused { reason });
-                true
-            }
-            SiteMsg::Goodbye { reason } => {
-                self.update(|s| s.notice = Some(reason));
-                true
-            }
-        }
-    }
-}
-
-async fn send_change(send: &mut FramedSend, c: &Change) -> bool {
-    send.send(&ClientMsg::SaveAnswer {
-        seq: c.seq,
-        item: c.item.clone(),
-        response: c.response.clone(),
-    })
-    .await
-    .is_ok()
-}
-
-/// What the candidate reads when a login is refused.
-pub fn login_message(reason: LoginRejection, retry_after: Duration) -> String {
-    match reason {
-        LoginRejection::WrongCredentials if retry_after.is_zero() => {
-            "准考证号或身份证号不正确，请核对准考证后重新输入 / the admission number or ID number is wrong: check your admission ticket".into()
-        }
-        LoginRejection::WrongCredentials | LoginRejection::TooManyTries => format!(
-            "输入错误次数过多，请 {} 秒后再试；如有疑问请举手示意监考员 / too many wrong tries: wait {} s, or raise your hand",
-            retry_after.as_secs().max(1),
-            retry_after.as_secs().max(1)
-        ),
-        LoginRejection::ConnectedElsewhere => {
-            "该考生已在另一台机器上登录。如需换机，请举手请监考员处理 / this candidate is logged in on another machine: ask the proctor to move you".into()
-        }
-        LoginRejection::Malformed => "准考证号格式不正确，请核对后重新输入 / the admission number is not valid: check it and try again".into(),
+    };
+    tokio::select! {
+        _ = writer => {}
+        _ = reader => {}
     }
 }

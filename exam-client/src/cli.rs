@@ -90,6 +90,13 @@ enum Command {
         /// Seed of the random answers.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Where the simulated machines keep their journals (fsynced, one directory each)
+        /// [default: a new temporary directory, removed afterwards].
+        #[arg(long)]
+        journal_dir: Option<PathBuf>,
+        /// Keep the journals in memory instead (no disk, no fsync).
+        #[arg(long, conflicts_with = "journal_dir")]
+        memory_journal: bool,
     },
 }
 
@@ -112,18 +119,32 @@ pub fn main() -> ExitCode {
                 record,
                 deadline_secs,
                 seed,
+                journal_dir,
+                memory_journal,
             }),
             _,
-        ) => run_simulate(SimulateConfig {
-            server: site.server,
-            pin: site.ca_fingerprint,
-            candidates,
-            first,
-            think: Duration::from_millis(think_ms),
-            record,
-            deadline: Duration::from_secs(deadline_secs),
-            seed,
-        }),
+        ) => {
+            let temp = (!memory_journal && journal_dir.is_none())
+                .then(|| tempfile::Builder::new().prefix("exam-simulate-").tempdir())
+                .transpose();
+            match temp {
+                Ok(temp) => run_simulate(SimulateConfig {
+                    server: site.server,
+                    pin: site.ca_fingerprint,
+                    candidates,
+                    first,
+                    think: Duration::from_millis(think_ms),
+                    record,
+                    deadline: Duration::from_secs(deadline_secs),
+                    seed,
+                    journal_dir: journal_dir
+                        .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf())),
+                }),
+                Err(e) => Err(anyhow::anyhow!(
+                    "cannot make a temporary journal directory: {e}"
+                )),
+            }
+        }
         (None, w) => match (w.server, w.ca_fingerprint) {
             (Some(server), Some(pin)) => run_window(w, server, pin),
             _ => Err(anyhow::anyhow!(

@@ -2,7 +2,6 @@
 //! responses (changing some), and submits, through the same backend a real candidate machine
 //! uses. They survive the site server going away and coming back.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use exam_crypto::Fingerprint;
-use exam_domain::rng::SplitMix64;
 use exam_domain::demo::random_response;
+use exam_domain::rng::SplitMix64;
 use exam_domain::{CandidateItem, Response, demo};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -36,6 +35,9 @@ pub struct SimulateConfig {
     /// Give up on candidates that have not submitted by then.
     pub deadline: Duration,
     pub seed: u64,
+    /// Where the candidates keep their journals (a directory each), fsynced like a real
+    /// machine's; `None` keeps them in memory.
+    pub journal_dir: Option<PathBuf>,
 }
 
 /// One acknowledged change, as `--record` writes it.
@@ -176,7 +178,10 @@ async fn candidate(
             server: cfg.server,
             pin: cfg.pin,
             machine: format!("sim-{index}"),
-            journal_dir: None,
+            journal_dir: cfg
+                .journal_dir
+                .as_ref()
+                .map(|d| d.join(format!("sim-{index}"))),
         },
         endpoint,
         Arc::new(|| {}),
@@ -232,7 +237,7 @@ async fn candidate(
                             let _ = r.send(RecordedAnswer { admission_no: admission_no.clone(), item_id: item.to_string(), seq, response });
                         }
                     }
-                    ClientEvent::SaveRejected { .. } | ClientEvent::JournalFailed { .. } => out.errors += 1,
+                    ClientEvent::SaveRefused { .. } | ClientEvent::JournalFailed { .. } => out.errors += 1,
                     ClientEvent::SubmitRefused { .. } => {
                         submit_sent = false;
                         next_action = tokio::time::Instant::now() + Duration::from_millis(500);
@@ -283,4 +288,3 @@ fn think(rng: &mut SplitMix64, mean: Duration) -> Duration {
         Duration::from_millis(rng.below(2 * ms + 1))
     }
 }
-

@@ -60,10 +60,22 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Show whether the site server in DIR is running and taking answers (exit 0: yes; 3: it
+    /// runs but is degraded; 4: it is not running).
+    Status {
+        #[arg(long)]
+        data: PathBuf,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Status { data, json } = &cli.command {
+        return status(data, *json);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -116,6 +128,87 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ExportAnswers { data } => export_answers(&data),
+        Command::Status { data, json } => {
+            status(&data, json);
+            Ok(())
+        }
+    }
+}
+
+/// `site-server status`: what the running server last wrote about itself.
+fn status(data: &Path, json: bool) -> ExitCode {
+    let s = match crate::status::Status::read(data) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "site-server: no status in {}: the server has never run there (start it with `site-server run --data {}`)",
+                data.display(),
+                data.display()
+            );
+            return ExitCode::from(4);
+        }
+        Err(e) => {
+            eprintln!(
+                "site-server: cannot read the status in {}: {e}",
+                data.display()
+            );
+            return ExitCode::from(4);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+    } else {
+        let age_s = (store::unix_ms() - s.updated_unix_ms).max(0) / 1000;
+        let state = if !s.is_live() {
+            if s.stopped {
+                "stopped".to_owned()
+            } else {
+                format!("NOT RUNNING (last seen {age_s} s ago)")
+            }
+        } else if let Some(why) = &s.degraded {
+            format!("DEGRADED — not taking answers: {why}")
+        } else {
+            "running, taking answers".to_owned()
+        };
+        println!("state: {state}");
+        println!("pid: {}", s.pid);
+        println!(
+            "session: {}",
+            if s.session_started {
+                "started"
+            } else {
+                "not started"
+            }
+        );
+        println!(
+            "connections: {} ({} candidates logged in)",
+            s.connections, s.logged_in
+        );
+        println!(
+            "store: {} commits, {} failed, {} changes waiting to be written",
+            s.commits, s.failed_commits, s.store_backlog_ops
+        );
+        if let Some(e) = &s.last_error {
+            println!("last store error: {e}");
+        }
+        if let Some(free) = s.disk_free_bytes {
+            let warn = if free < crate::limits::DISK_WARN_FREE_BYTES {
+                " — LOW: free space now"
+            } else {
+                ""
+            };
+            println!("disk free: {} MiB{warn}", free / (1024 * 1024));
+        }
+        if s.alarms > 0 {
+            println!("alarms since start: {} (see the log)", s.alarms);
+        }
+    }
+    if !s.is_live() {
+        ExitCode::from(4)
+    } else if s.degraded.is_some() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -7,6 +7,8 @@
 
 pub mod cli;
 pub mod demo;
+pub mod limits;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod writer;

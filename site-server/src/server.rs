@@ -1,35 +1,35 @@
 //! The tokio shell around the engine: accepts QUIC connections, feeds the engine, carries out its
-//! outputs, and hands store operations to the writer thread.
+//! outputs, hands store operations to the writer thread, and keeps the status file current.
+//!
+//! Nothing here waits on the disk or on a slow machine inside the event loop: frames go to
+//! bounded per-connection queues (a machine that stops reading is disconnected), store batches go
+//! to the writer only when it has room (meanwhile they wait here, and past
+//! [`STORE_BACKLOG_OPS_MAX`] the site stops taking answers), and the status file and the disk
+//! check run on the blocking pool.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bytes::Bytes;
 use exam_crypto::Fingerprint;
-use exam_net::{FramedRecv, FramedSend, NetError, SiteIdentity, server_endpoint};
-use exam_protocol::frame::{CLIENT_FRAME_BYTES_MAX, FRAME_BYTES_MAX};
+use exam_domain::Paper;
+use exam_net::{FramedRecv, NetError, SiteIdentity, server_endpoint};
+use exam_protocol::frame::{CLIENT_FRAME_BYTES_MAX, FRAME_BYTES_MAX, encode_frame};
 use exam_protocol::{ALPN_CANDIDATE, ClientMsg, SiteMsg};
-use exam_site_core::{ConnId, Engine, Input, MonoMs, Output, SessionConfig, StartRule};
+use exam_site_core::{
+    ConnId, Engine, Input, MonoMs, Output, Request, SessionConfig, StartRule, StoreOp,
+};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::limits::*;
+use crate::status::Status;
 use crate::store;
-use crate::writer::{self, WriterStats};
-
-/// Candidate connections served at once; more are refused at the door.
-pub const CONNECTIONS_MAX: usize = 2_000;
-/// Messages queued for one candidate machine; a machine that falls this far behind is disconnected.
-pub const OUTBOUND_QUEUE_MAX: usize = 256;
-/// Events queued from all connections to the engine.
-pub const EVENT_QUEUE_MAX: usize = 8_192;
-/// A new connection must open its stream within this time.
-pub const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often running clocks are persisted.
-pub const CHECKPOINT_MS: u64 = 5_000;
-/// How often connected candidates get a fresh clock reading.
-pub const CLOCK_PUSH_MS: u64 = 30_000;
+use crate::writer::{self, Commit, WriterReport, WriterStats};
 
 /// QUIC close codes the site uses.
 mod close_code {
@@ -37,20 +37,26 @@ mod close_code {
     pub const SLOW: u32 = 2;
     pub const ENGINE: u32 = 3;
     pub const SHUTDOWN: u32 = 4;
+    pub const LIMIT: u32 = 5;
 }
 
 enum Event {
     Opened {
         conn: ConnId,
-        out: mpsc::Sender<SiteMsg>,
+        out: mpsc::Sender<Bytes>,
         quic: quinn::Connection,
+        peer: IpAddr,
     },
     Message {
         conn: ConnId,
-        msg: ClientMsg,
+        req: Request,
     },
     Closed {
         conn: ConnId,
+    },
+    /// The connection task ended (whether or not it ever opened): its address slot is free.
+    Ended {
+        peer: IpAddr,
     },
 }
 
@@ -86,14 +92,58 @@ impl RunningSite {
     }
 }
 
-/// Starts the site in `data_dir` (which must hold a site) listening on `listen`.
-pub async fn start(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<RunningSite> {
-    let conn = store::open_writer(data_dir, false)?;
+/// Binds the site's LAN endpoint on `listen` with the identity in `data_dir`.
+pub fn bind(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<quinn::Endpoint> {
     let identity = SiteIdentity::load(data_dir)
         .with_context(|| format!("site identity in {}", data_dir.display()))?;
+    server_endpoint(listen, &identity, ALPN_CANDIDATE)
+        .with_context(|| format!("could not open the LAN port {listen}"))
+}
+
+/// Starts the site in `data_dir` (which must hold a site) listening on `listen`.
+pub async fn start(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<RunningSite> {
+    let store = store::open_writer(data_dir, false)?;
+    let endpoint = bind(data_dir, listen)?;
+    start_on(data_dir, endpoint, Box::new(store)).await
+}
+
+/// Starts the site in `data_dir` on an endpoint and a store given from outside (tests bind the
+/// endpoint first, or wrap the store to inject faults). The returned site stops on
+/// [`RunningSite::stop`].
+pub async fn start_on(
+    data_dir: &Path,
+    endpoint: quinn::Endpoint,
+    store: Box<dyn Commit>,
+) -> anyhow::Result<RunningSite> {
+    let identity = SiteIdentity::load(data_dir)
+        .with_context(|| format!("site identity in {}", data_dir.display()))?;
+    let (engine, paper) = open_engine(data_dir)?;
+    let addr = endpoint.local_addr()?;
+    let (control_tx, control_rx) = mpsc::channel(64);
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let data = data_dir.to_path_buf();
+    let task = tokio::spawn(async move {
+        run(data, engine, paper, endpoint, store, control_rx, async {
+            let _ = shutdown_rx.await;
+        })
+        .await
+    });
+    tracing::info!(%addr, fingerprint = %identity.fingerprint(), "site server listening");
+    Ok(RunningSite {
+        addr,
+        fingerprint: identity.fingerprint(),
+        control: control_tx,
+        shutdown: Some(shutdown_tx),
+        task,
+    })
+}
+
+/// Builds the engine from what `data_dir` holds.
+fn open_engine(data_dir: &Path) -> anyhow::Result<(Engine, Arc<Paper>)> {
+    let conn = store::open_reader(data_dir)?;
     let session = store::load_session(&conn)?;
     let restored = store::load_restored(&conn)?;
-    let origin = Instant::now();
+    drop(conn);
     let start = if session.started {
         StartRule::Started
     } else if let Some(at) = session.starts_at_unix_ms {
@@ -102,10 +152,11 @@ pub async fn start(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Runnin
     } else {
         StartRule::Manual
     };
+    let paper = Arc::new(session.paper);
     let config = SessionConfig {
         site_name: session.site_name.clone(),
         title: session.title.clone(),
-        paper: Arc::new(session.paper),
+        paper: paper.clone(),
         start,
         grace_ms: u64::from(session.grace_secs) * 1000,
         checkpoint_ms: CHECKPOINT_MS,
@@ -114,13 +165,8 @@ pub async fn start(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Runnin
     // Every candidate's paper has the same content in another order: if one does not fit in a
     // frame, none does. Refuse to start rather than leave candidates without a paper.
     if let Some(c) = restored.candidates.first() {
-        let paper = exam_domain::shuffle::candidate_paper(&config.paper, c.seed);
-        let msg = SiteMsg::Paper {
-            paper,
-            answers: Vec::new(),
-            committed_seq: 0,
-        };
-        exam_protocol::frame::encode_frame(&msg, FRAME_BYTES_MAX).map_err(|e| {
+        let mut frames = PaperFrames::default();
+        frames.paper(&paper, c.seed, 0).and_then(|_| frames.media(&paper, c.seed)).map_err(|e| {
             anyhow::anyhow!("the session's paper cannot be sent to candidates ({e}); make its images smaller or fewer")
         })?;
     }
@@ -134,51 +180,205 @@ pub async fn start(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Runnin
             },
         );
     }
-    let endpoint = server_endpoint(listen, &identity, ALPN_CANDIDATE)
-        .context("could not open the LAN port")?;
-    let addr = endpoint.local_addr()?;
-    let (committed_tx, committed_rx) = mpsc::unbounded_channel();
-    let (writer_tx, writer_thread) =
-        writer::spawn(conn, committed_tx).context("could not start the store writer")?;
-    let (control_tx, control_rx) = mpsc::channel(64);
-    let (shutdown_tx, shutdown_rx) = oneshot::channel();
-    let shell = Shell {
-        engine,
-        origin,
-        conns: BTreeMap::new(),
-        writer: writer_tx,
-        next_conn: 0,
-        data_dir: data_dir.to_path_buf(),
-    };
-    let task = tokio::spawn(shell.run(
-        endpoint,
-        committed_rx,
-        control_rx,
-        shutdown_rx,
-        writer_thread,
-    ));
-    tracing::info!(%addr, fingerprint = %identity.fingerprint(), "site server listening");
-    Ok(RunningSite {
-        addr,
-        fingerprint: identity.fingerprint(),
-        control: control_tx,
-        shutdown: Some(shutdown_tx),
-        task,
-    })
+    Ok((engine, paper))
+}
+
+/// Candidate papers and their images, encoded once and shared by every send.
+#[derive(Default)]
+struct PaperFrames {
+    papers: BTreeMap<u64, Bytes>,
+    order: VecDeque<u64>,
+    media: BTreeMap<Vec<String>, Bytes>,
+}
+
+impl PaperFrames {
+    fn paper(&mut self, paper: &Paper, seed: u64, key: u64) -> anyhow::Result<Bytes> {
+        if let Some(b) = self.papers.get(&seed) {
+            return Ok(b.clone());
+        }
+        let mut p = exam_domain::shuffle::candidate_paper(paper, seed);
+        p.media.clear();
+        let frame = Bytes::from(encode_frame(
+            &SiteMsg::Paper { key, paper: p },
+            FRAME_BYTES_MAX,
+        )?);
+        if self.order.len() >= PAPER_FRAMES_CACHED_MAX
+            && let Some(old) = self.order.pop_front()
+        {
+            self.papers.remove(&old);
+        }
+        self.order.push_back(seed);
+        self.papers.insert(seed, frame.clone());
+        Ok(frame)
+    }
+
+    /// The images one candidate's paper shows (the same set for every order of the same items).
+    fn media(&mut self, paper: &Paper, seed: u64) -> anyhow::Result<Bytes> {
+        let files = exam_domain::shuffle::candidate_paper(paper, seed).media;
+        let names: Vec<String> = files.keys().cloned().collect();
+        if let Some(b) = self.media.get(&names) {
+            return Ok(b.clone());
+        }
+        let frame = Bytes::from(encode_frame(&SiteMsg::Media { files }, FRAME_BYTES_MAX)?);
+        if self.media.len() >= 16 {
+            self.media.clear();
+        }
+        self.media.insert(names, frame.clone());
+        Ok(frame)
+    }
 }
 
 struct ConnHandle {
-    out: mpsc::Sender<SiteMsg>,
+    out: mpsc::Sender<Bytes>,
     quic: quinn::Connection,
+    opened: Instant,
 }
 
 struct Shell {
     engine: Engine,
+    paper: Arc<Paper>,
+    frames: PaperFrames,
     origin: Instant,
     conns: BTreeMap<ConnId, ConnHandle>,
-    writer: mpsc::Sender<Vec<exam_site_core::StoreOp>>,
+    per_address: BTreeMap<IpAddr, usize>,
     next_conn: u64,
     data_dir: PathBuf,
+    /// Batches not yet handed to the writer.
+    to_writer: VecDeque<Vec<StoreOp>>,
+    /// Operations asked for and not yet committed.
+    uncommitted_ops: usize,
+    writer_failing: Option<String>,
+    /// What the engine was last told about the store.
+    told_trouble: Option<String>,
+    status: Status,
+}
+
+/// The event loop. Returns when `shutdown` resolves (after committing what is queued) or on an
+/// error of its own.
+async fn run(
+    data_dir: PathBuf,
+    engine: Engine,
+    paper: Arc<Paper>,
+    endpoint: quinn::Endpoint,
+    store: Box<dyn Commit>,
+    mut control: mpsc::Receiver<Input>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<WriterStats> {
+    let (reports_tx, mut reports) = mpsc::unbounded_channel();
+    let (writer, writer_thread) =
+        writer::spawn(store, reports_tx).context("could not start the store writer")?;
+    let (events_tx, mut events) = mpsc::channel::<Event>(EVENT_QUEUE_MAX);
+    let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    let handshakes = Arc::new(Semaphore::new(HANDSHAKES_MAX));
+    let mut shell = Shell {
+        engine,
+        paper,
+        frames: PaperFrames::default(),
+        origin: Instant::now(),
+        conns: BTreeMap::new(),
+        per_address: BTreeMap::new(),
+        next_conn: 0,
+        data_dir: data_dir.clone(),
+        to_writer: VecDeque::new(),
+        uncommitted_ops: 0,
+        writer_failing: None,
+        told_trouble: None,
+        status: Status::new(&data_dir),
+    };
+    let mut status_tick = tokio::time::interval(STATUS_EVERY);
+    status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut status_write: Option<tokio::task::JoinHandle<Option<u64>>> = None;
+    tokio::pin!(shutdown);
+    shell.flush();
+    loop {
+        let deadline = shell
+            .engine
+            .poll_timeout()
+            .map(|t| shell.origin + Duration::from_millis(t.0));
+        let writer_wants = !shell.to_writer.is_empty();
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            Some(report) = reports.recv() => shell.writer_report(report),
+            permit = writer.reserve(), if writer_wants => {
+                let Ok(permit) = permit else {
+                    anyhow::bail!("the store writer stopped");
+                };
+                let mut batch = Vec::new();
+                while let Some(b) = shell.to_writer.pop_front() {
+                    batch.extend(b);
+                    if batch.len() >= GROUP_COMMIT_OPS_MAX {
+                        break;
+                    }
+                }
+                permit.send(batch);
+            }
+            Some(ev) = events.recv() => {
+                shell.event(ev);
+                for _ in 0..EVENT_QUEUE_MAX {
+                    match events.try_recv() {
+                        Ok(ev) => shell.event(ev),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Some(input) = control.recv() => {
+                let now = shell.now();
+                shell.engine.handle(now, input);
+            }
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                shell.accept(incoming, &permits, &handshakes, &events_tx);
+            }
+            _ = sleep_until(deadline) => {
+                let now = shell.now();
+                shell.engine.handle_timeout(now);
+            }
+            _ = status_tick.tick() => {
+                shell.login_deadlines();
+                if let Some(h) = status_write.take_if(|h| h.is_finished())
+                    && let Ok(free) = h.await
+                {
+                    shell.status.disk_free_bytes = free;
+                }
+                if status_write.is_none() {
+                    shell.fill_status();
+                    let s = shell.status.clone();
+                    status_write = Some(tokio::task::spawn_blocking(move || s.write_and_check_disk()));
+                }
+            }
+        }
+        shell.store_trouble();
+        shell.flush();
+    }
+    tracing::info!(data = %shell.data_dir.display(), "site server stopping; committing what is queued");
+    endpoint.close(
+        close_code::SHUTDOWN.into(),
+        "site server is shutting down".as_bytes(),
+    );
+    shell.conns.clear();
+    // Let the connections drain so the port is free for a restart.
+    let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
+    drop(endpoint);
+    while let Some(batch) = shell.to_writer.pop_front() {
+        if writer.send(batch).await.is_err() {
+            break;
+        }
+    }
+    drop(writer);
+    let stats = tokio::task::spawn_blocking(move || writer_thread.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the store writer thread panicked"))?;
+    shell.status.stopped = true;
+    shell.fill_status();
+    let s = shell.status.clone();
+    let _ = tokio::task::spawn_blocking(move || s.write_and_check_disk()).await;
+    tracing::info!(
+        commits = stats.commits,
+        ops = stats.ops,
+        "store writer finished"
+    );
+    Ok(stats)
 }
 
 impl Shell {
@@ -186,119 +386,208 @@ impl Shell {
         MonoMs(self.origin.elapsed().as_millis() as u64)
     }
 
-    async fn run(
-        mut self,
-        endpoint: quinn::Endpoint,
-        mut committed: mpsc::UnboundedReceiver<Vec<exam_site_core::StoreOp>>,
-        mut control: mpsc::Receiver<Input>,
-        mut shutdown: oneshot::Receiver<()>,
-        writer_thread: std::thread::JoinHandle<WriterStats>,
-    ) -> anyhow::Result<WriterStats> {
-        let (events_tx, mut events) = mpsc::channel::<Event>(EVENT_QUEUE_MAX);
-        let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
-        self.flush().await?;
-        loop {
-            let deadline = self
-                .engine
-                .poll_timeout()
-                .map(|t| self.origin + Duration::from_millis(t.0));
-            tokio::select! {
-                biased;
-                _ = &mut shutdown => break,
-                Some(ops) = committed.recv() => {
-                    let now = self.now();
-                    for op in ops {
-                        self.engine.handle(now, Input::Committed(op));
-                    }
-                }
-                Some(ev) = events.recv() => {
-                    self.event(ev);
-                    for _ in 0..EVENT_QUEUE_MAX {
-                        match events.try_recv() {
-                            Ok(ev) => self.event(ev),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Some(input) = control.recv() => {
-                    let now = self.now();
-                    self.engine.handle(now, input);
-                }
-                incoming = endpoint.accept() => {
-                    let Some(incoming) = incoming else { break };
-                    match permits.clone().try_acquire_owned() {
-                        Ok(permit) => {
-                            let conn = ConnId(self.next_conn);
-                            self.next_conn += 1;
-                            let events = events_tx.clone();
-                            tokio::spawn(async move {
-                                connection(incoming, conn, events).await;
-                                drop(permit);
-                            });
-                        }
-                        Err(_) => {
-                            tracing::warn!(max = CONNECTIONS_MAX, "refusing a connection: too many candidate machines connected");
-                            incoming.refuse();
-                        }
-                    }
-                }
-                _ = sleep_until(deadline) => {
-                    let now = self.now();
-                    self.engine.handle_timeout(now);
-                }
+    fn accept(
+        &mut self,
+        incoming: quinn::Incoming,
+        permits: &Arc<Semaphore>,
+        handshakes: &Arc<Semaphore>,
+        events: &mpsc::Sender<Event>,
+    ) {
+        if !incoming.remote_address_validated() {
+            // A stateless retry proves the address before the site keeps any state for it.
+            if let Err(e) = incoming.retry() {
+                tracing::debug!(error = %e, "retry failed");
             }
-            self.flush().await?;
+            return;
         }
-        tracing::info!(data = %self.data_dir.display(), "site server stopping; committing what is queued");
-        endpoint.close(
-            close_code::SHUTDOWN.into(),
-            "site server is shutting down".as_bytes(),
-        );
-        self.conns.clear();
-        // Let the connections drain so the port is free for a restart.
-        let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
-        drop(endpoint);
-        drop(self.writer);
-        let stats = tokio::task::spawn_blocking(move || writer_thread.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the store writer thread panicked"))?;
-        tracing::info!(
-            commits = stats.commits,
-            ops = stats.ops,
-            "store writer finished"
-        );
-        Ok(stats)
+        let peer = incoming.remote_address().ip();
+        let on_address = self.per_address.get(&peer).copied().unwrap_or(0);
+        // Loopback is this machine itself (demos, simulations, tests): no LAN machine can use it.
+        if on_address >= CONNECTIONS_PER_ADDRESS_MAX && !peer.is_loopback() {
+            tracing::warn!(%peer, max = CONNECTIONS_PER_ADDRESS_MAX, "refusing a connection: too many from one address");
+            incoming.refuse();
+            return;
+        }
+        let (Ok(permit), Ok(handshake)) = (
+            permits.clone().try_acquire_owned(),
+            handshakes.clone().try_acquire_owned(),
+        ) else {
+            tracing::warn!(
+                max = CONNECTIONS_MAX,
+                handshakes = HANDSHAKES_MAX,
+                "refusing a connection: too many candidate machines connected or connecting"
+            );
+            incoming.refuse();
+            return;
+        };
+        *self.per_address.entry(peer).or_default() += 1;
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let events = events.clone();
+        tokio::spawn(async move {
+            connection(incoming, conn, events.clone(), handshake).await;
+            drop(permit);
+            let _ = events.send(Event::Ended { peer }).await;
+        });
     }
 
     fn event(&mut self, ev: Event) {
         let now = self.now();
         match ev {
-            Event::Opened { conn, out, quic } => {
-                self.conns.insert(conn, ConnHandle { out, quic });
-                self.engine.handle(now, Input::Connected { conn });
+            Event::Opened {
+                conn,
+                out,
+                quic,
+                peer,
+            } => {
+                self.conns.insert(
+                    conn,
+                    ConnHandle {
+                        out,
+                        quic,
+                        opened: Instant::now(),
+                    },
+                );
+                self.engine.handle(
+                    now,
+                    Input::Connected {
+                        conn,
+                        peer: Some(peer),
+                    },
+                );
             }
-            Event::Message { conn, msg } => self.engine.handle(now, Input::Message { conn, msg }),
+            Event::Message { conn, req } => self.engine.handle(now, Input::Request { conn, req }),
             Event::Closed { conn } => {
                 self.conns.remove(&conn);
                 self.engine.handle(now, Input::Disconnected { conn });
             }
+            Event::Ended { peer } => {
+                if let Some(n) = self.per_address.get_mut(&peer) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.per_address.remove(&peer);
+                    }
+                }
+            }
         }
     }
 
-    async fn flush(&mut self) -> anyhow::Result<()> {
+    fn writer_report(&mut self, report: WriterReport) {
+        match report {
+            WriterReport::Committed(ops) => {
+                self.uncommitted_ops = self.uncommitted_ops.saturating_sub(ops.len());
+                self.status.commits += 1;
+                let now = self.now();
+                for op in ops {
+                    self.engine.handle(now, Input::Committed(op));
+                }
+            }
+            WriterReport::Failing(why) => {
+                self.status.failed_commits += 1;
+                self.status.last_error = Some(why.clone());
+                self.writer_failing = Some(why);
+            }
+            WriterReport::Recovered => self.writer_failing = None,
+        }
+    }
+
+    /// Tells the engine when the store stops (or starts again) taking answers.
+    fn store_trouble(&mut self) {
+        let trouble = match &self.writer_failing {
+            Some(why) => Some(format!("store commits fail: {why}")),
+            None if self.uncommitted_ops > STORE_BACKLOG_OPS_MAX => Some(format!(
+                "{} changes wait to be written",
+                self.uncommitted_ops
+            )),
+            None => None,
+        };
+        if trouble != self.told_trouble {
+            match &trouble {
+                Some(why) => {
+                    tracing::error!(reason = %why, "site degraded: answers are not taken until the store works (they wait on the candidate machines); clocks are stopped")
+                }
+                None => tracing::warn!("site recovered: answers are taken again and clocks run"),
+            }
+            self.told_trouble = trouble.clone();
+            let now = self.now();
+            self.engine.handle(now, Input::StoreTrouble(trouble));
+        }
+    }
+
+    /// Closes connections that have not logged in within the deadline.
+    fn login_deadlines(&mut self) {
+        let late: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(id, c)| {
+                c.opened.elapsed() > LOGIN_DEADLINE && !self.engine.is_logged_in(**id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some(c) = self.conns.get(&id) {
+                tracing::debug!(
+                    conn = id.0,
+                    "closing a connection that did not log in in time"
+                );
+                c.quic.close(close_code::LIMIT.into(), b"no login");
+            }
+        }
+    }
+
+    fn fill_status(&mut self) {
+        self.status.degraded = self.told_trouble.clone();
+        self.status.connections = self.conns.len();
+        self.status.logged_in = self.engine.connected_candidates();
+        self.status.store_backlog_ops = self.uncommitted_ops;
+        self.status.session_started = self.engine.session_started();
+    }
+
+    fn send_frame(&mut self, conn: ConnId, frame: Bytes) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if c.out.try_send(frame).is_err() {
+            tracing::warn!(
+                conn = conn.0,
+                "closing connection: the candidate machine is not reading its messages"
+            );
+            c.quic.close(close_code::SLOW.into(), b"too slow");
+        }
+    }
+
+    fn flush(&mut self) {
         let mut batch = Vec::new();
         while let Some(output) = self.engine.poll_output() {
             match output {
                 Output::Send { conn, msg } => {
-                    let Some(c) = self.conns.get(&conn) else {
+                    if !self.conns.contains_key(&conn) {
                         continue;
-                    };
-                    if c.out.try_send(msg).is_err() {
-                        tracing::warn!(
-                            conn = conn.0,
-                            "closing connection: the candidate machine is not reading its messages"
-                        );
-                        c.quic.close(close_code::SLOW.into(), b"too slow");
+                    }
+                    match encode_frame(&msg, FRAME_BYTES_MAX) {
+                        Ok(f) => self.send_frame(conn, Bytes::from(f)),
+                        Err(e) => {
+                            tracing::error!(conn = conn.0, error = %e, "a message could not be encoded")
+                        }
+                    }
+                }
+                Output::SendPaper { conn, seed, key } => {
+                    if !self.conns.contains_key(&conn) {
+                        continue;
+                    }
+                    let paper = self.paper.clone();
+                    let frames = self
+                        .frames
+                        .media(&paper, seed)
+                        .and_then(|m| Ok((m, self.frames.paper(&paper, seed, key)?)));
+                    match frames {
+                        Ok((media, paper)) => {
+                            self.send_frame(conn, media);
+                            self.send_frame(conn, paper);
+                        }
+                        Err(e) => {
+                            tracing::error!(conn = conn.0, error = %e, "a paper could not be encoded")
+                        }
                     }
                 }
                 Output::Close { conn, reason } => {
@@ -307,16 +596,24 @@ impl Shell {
                         c.quic.close(close_code::ENGINE.into(), reason.as_bytes());
                     }
                 }
-                Output::Persist(op) => batch.push(op),
+                Output::Persist(op) => {
+                    if let StoreOp::Alarm {
+                        attempt,
+                        kind,
+                        detail,
+                    } = &op
+                    {
+                        self.status.alarms += 1;
+                        tracing::warn!(attempt = attempt.map(|a| a.0), kind = kind.as_str(), %detail, "alarm");
+                    }
+                    batch.push(op);
+                }
             }
         }
         if !batch.is_empty() {
-            self.writer
-                .send(batch)
-                .await
-                .map_err(|_| anyhow::anyhow!("the store writer stopped"))?;
+            self.uncommitted_ops += batch.len();
+            self.to_writer.push_back(batch);
         }
-        Ok(())
     }
 }
 
@@ -327,34 +624,59 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// One candidate machine's connection: a single bidirectional stream it opens.
-async fn connection(incoming: quinn::Incoming, conn: ConnId, events: mpsc::Sender<Event>) {
-    let quic = match incoming.await {
-        Ok(q) => q,
-        Err(e) => {
+/// One candidate machine's connection: a single bidirectional stream it opens, which must start
+/// with `Hello` within [`HELLO_DEADLINE`].
+async fn connection(
+    incoming: quinn::Incoming,
+    conn: ConnId,
+    events: mpsc::Sender<Event>,
+    handshake: tokio::sync::OwnedSemaphorePermit,
+) {
+    let quic = match tokio::time::timeout(HELLO_DEADLINE, incoming).await {
+        Ok(Ok(q)) => q,
+        Ok(Err(e)) => {
             tracing::debug!(conn = conn.0, error = %e, "handshake failed");
             return;
         }
+        Err(_) => {
+            tracing::debug!(conn = conn.0, "handshake took too long");
+            return;
+        }
     };
+    drop(handshake);
     let remote = quic.remote_address();
-    let (send, recv) = match tokio::time::timeout(STREAM_OPEN_TIMEOUT, quic.accept_bi()).await {
-        Ok(Ok(s)) => s,
+    let opened = tokio::time::timeout(HELLO_DEADLINE, async {
+        let (send, recv) = quic.accept_bi().await?;
+        let mut framed = FramedRecv::new(recv, CLIENT_FRAME_BYTES_MAX);
+        let hello = framed.recv::<ClientMsg>().await?;
+        Ok::<_, NetError>((send, framed, hello))
+    })
+    .await;
+    let (send, mut framed, hello) = match opened {
+        Ok(Ok((send, framed, Some(hello @ ClientMsg::Hello { .. })))) => (send, framed, hello),
+        Ok(Ok(_)) => {
+            tracing::info!(conn = conn.0, %remote, "closing connection: it did not start with Hello");
+            quic.close(close_code::MALFORMED.into(), b"hello first");
+            return;
+        }
         Ok(Err(e)) => {
-            tracing::debug!(conn = conn.0, %remote, error = %e, "connection ended before its stream opened");
+            tracing::debug!(conn = conn.0, %remote, error = %e, "connection ended before it said hello");
+            quic.close(close_code::MALFORMED.into(), b"no hello");
             return;
         }
         Err(_) => {
-            tracing::info!(conn = conn.0, %remote, "closing connection: no stream opened in time");
-            quic.close(close_code::MALFORMED.into(), b"no stream");
+            tracing::info!(conn = conn.0, %remote, "closing connection: no Hello in time");
+            quic.close(close_code::LIMIT.into(), b"no hello in time");
             return;
         }
     };
-    let (out_tx, mut out_rx) = mpsc::channel::<SiteMsg>(OUTBOUND_QUEUE_MAX);
+    let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(OUTBOUND_QUEUE_MAX);
     if events
         .send(Event::Opened {
             conn,
             out: out_tx,
             quic: quic.clone(),
+            peer: remote.ip(),
         })
         .await
         .is_err()
@@ -362,22 +684,33 @@ async fn connection(incoming: quinn::Incoming, conn: ConnId, events: mpsc::Sende
         return;
     }
     let sender = tokio::spawn(async move {
-        let mut framed = FramedSend::new(send, FRAME_BYTES_MAX);
-        while let Some(msg) = out_rx.recv().await {
-            if let Err(e) = framed.send(&msg).await {
+        let mut send = send;
+        while let Some(frame) = out_rx.recv().await {
+            if let Err(e) = send.write_chunk(frame).await {
                 tracing::debug!(conn = conn.0, error = %e, "send failed");
                 break;
             }
         }
     });
-    let mut framed = FramedRecv::new(recv, CLIENT_FRAME_BYTES_MAX);
+    let mut next = Some(hello);
     loop {
-        match framed.recv::<ClientMsg>().await {
-            Ok(Some(msg)) => {
-                if events.send(Event::Message { conn, msg }).await.is_err() {
+        let msg = match next.take() {
+            Some(m) => Ok(Some(m)),
+            None => framed.recv::<ClientMsg>().await,
+        };
+        match msg {
+            Ok(Some(msg)) => match Request::try_from(msg) {
+                Ok(req) => {
+                    if events.send(Event::Message { conn, req }).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(conn = conn.0, %remote, reason = %e, "closing connection: a message broke the protocol");
+                    quic.close(close_code::MALFORMED.into(), b"malformed message");
                     break;
                 }
-            }
+            },
             Ok(None) => {
                 tracing::debug!(conn = conn.0, %remote, "stream finished by the candidate machine");
                 break;
@@ -400,4 +733,25 @@ async fn connection(incoming: quinn::Incoming, conn: ConnId, events: mpsc::Sende
     }
     let _ = events.send(Event::Closed { conn }).await;
     sender.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layers_agree_on_their_limits() {
+        // One connection count for the engine and the shell.
+        assert_eq!(CONNECTIONS_MAX, exam_site_core::limits::CONNECTIONS_MAX);
+        // A candidate's largest answer fits a client frame, and a client frame fits a journal
+        // record on the machine.
+        assert!(exam_domain::limits::ESSAY_CHARS_MAX * 4 + 1024 < CLIENT_FRAME_BYTES_MAX as usize);
+        assert!(CLIENT_FRAME_BYTES_MAX < exam_candidate::journal::RECORD_BYTES_MAX);
+        // The engine's allowance fits in what the store may be behind before it degrades.
+        assert!(STORE_BACKLOG_OPS_MAX > GROUP_COMMIT_OPS_MAX);
+        // A whole paper's images fit in one frame with room for text.
+        assert!(exam_domain::limits::PAPER_MEDIA_BYTES_MAX < FRAME_BYTES_MAX as usize);
+        // Every handshake slot can become a connection.
+        assert!(HANDSHAKES_MAX <= CONNECTIONS_MAX);
+    }
 }

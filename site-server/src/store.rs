@@ -11,14 +11,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use exam_domain::{AdmissionNo, AttemptId, IdNumber, ItemId, Paper, Response};
 use exam_protocol::SubmitReason;
-use exam_site_core::{CandidateRecord, Restored, RestoredAttempt, StoreOp};
+use exam_site_core::{CandidateRecord, Restored, RestoredAttempt, RestoredChange, StoreOp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Marks `site.db` as ours: "EXMS".
 const APPLICATION_ID: i32 = 0x4558_4D53;
 pub const DB_FILE: &str = "site.db";
-/// Most store operations committed in one transaction.
-pub const GROUP_COMMIT_OPS_MAX: usize = 4_096;
 
 const SCHEMA: exam_sqlite::Schema = exam_sqlite::Schema {
     application_id: APPLICATION_ID,
@@ -80,6 +78,16 @@ const MIGRATIONS: &[&str] = &[
          event TEXT NOT NULL,
          by_whom TEXT NOT NULL,
          reason TEXT NOT NULL
+     );",
+    // 2: answer changes refused for good keep their number (and content) with the reason;
+    // alarms an operator must look at.
+    "ALTER TABLE answer_changes ADD COLUMN refused TEXT;
+     CREATE TABLE alarms (
+         id INTEGER PRIMARY KEY,
+         at_unix_ms INTEGER NOT NULL,
+         attempt_id INTEGER,
+         kind TEXT NOT NULL,
+         detail TEXT NOT NULL
      );",
 ];
 
@@ -351,11 +359,12 @@ pub fn load_restored(conn: &Connection) -> Result<Restored, StoreError> {
                 remaining_ms: r.get::<_, i64>(2)? as u64,
                 stopped: !r.get::<_, bool>(3)?,
                 submitted: submitted.as_deref().and_then(reason_from),
-                answers: Vec::new(),
+                changes: Vec::new(),
             },
         );
     }
-    let mut stmt = conn.prepare("SELECT attempt_id, seq, item_id, response FROM answer_changes")?;
+    let mut stmt =
+        conn.prepare("SELECT attempt_id, seq, item_id, response, refused FROM answer_changes")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let attempt = r.get::<_, i64>(0)? as u64;
@@ -365,7 +374,12 @@ pub fn load_restored(conn: &Connection) -> Result<Restored, StoreError> {
         let response: Response =
             serde_json::from_str(&response).map_err(|e| bad("stored response", &e))?;
         if let Some(a) = attempts.get_mut(&attempt) {
-            a.answers.push((item, r.get::<_, i64>(1)? as u64, response));
+            a.changes.push(RestoredChange {
+                seq: r.get::<_, i64>(1)? as u64,
+                item,
+                response,
+                refused: r.get(4)?,
+            });
         }
     }
     Ok(Restored {
@@ -388,13 +402,28 @@ pub fn apply(conn: &mut Connection, ops: &[StoreOp]) -> Result<(), rusqlite::Err
                 seq,
                 item,
                 response,
+                refused,
             } => {
                 let json = serde_json::to_string(response)
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO answer_changes (attempt_id, seq, item_id, response, saved_at_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![attempt.0 as i64, *seq as i64, item.as_str(), json, now])?;
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO answer_changes (attempt_id, seq, item_id, response, saved_at_unix_ms, refused) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![attempt.0 as i64, *seq as i64, item.as_str(), json, now, refused])?;
+                if inserted == 0 {
+                    // The engine decides each number once; a second row under it is a bug to
+                    // see, never a change to drop silently.
+                    tracing::error!(
+                        attempt = attempt.0,
+                        seq,
+                        "an answer change was stored under a number already used; kept the first, raised an alarm"
+                    );
+                    tx.prepare_cached(
+                        "INSERT INTO alarms (at_unix_ms, attempt_id, kind, detail) VALUES (?1, ?2, 'store_duplicate', ?3)",
+                    )?
+                    .execute(params![now, attempt.0 as i64, format!("number {seq} written twice; second content: {item} {json}")])?;
+                }
             }
             StoreOp::Clock {
                 attempt,
@@ -444,12 +473,23 @@ pub fn apply(conn: &mut Connection, ops: &[StoreOp]) -> Result<(), rusqlite::Err
                     params![now, if *paused { "paused" } else { "resumed" }, by, reason],
                 )?;
             }
+            StoreOp::Alarm {
+                attempt,
+                kind,
+                detail,
+            } => {
+                tx.prepare_cached(
+                    "INSERT INTO alarms (at_unix_ms, attempt_id, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![now, attempt.map(|a| a.0 as i64), kind.as_str(), detail])?;
+            }
         }
     }
     tx.commit()
 }
 
-/// One stored answer change, as `export-answers` prints it.
+/// One stored answer change, as `export-answers` prints it. `refused` is the reason when the
+/// change was refused for good (it keeps its number and content for review).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExportedAnswer {
     pub admission_no: String,
@@ -457,6 +497,8 @@ pub struct ExportedAnswer {
     pub seq: u64,
     pub response: Response,
     pub saved_at_unix_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// Every stored answer change, by candidate and sequence number.
@@ -465,7 +507,7 @@ pub fn for_each_answer(
     mut f: impl FnMut(ExportedAnswer) -> std::io::Result<()>,
 ) -> Result<u64, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT c.admission_no, a.item_id, a.seq, a.response, a.saved_at_unix_ms
+        "SELECT c.admission_no, a.item_id, a.seq, a.response, a.saved_at_unix_ms, a.refused
          FROM answer_changes a JOIN candidates c ON c.attempt_id = a.attempt_id
          ORDER BY c.admission_no, a.seq",
     )?;
@@ -481,6 +523,7 @@ pub fn for_each_answer(
             seq: r.get::<_, i64>(2)? as u64,
             response,
             saved_at_unix_ms: r.get(4)?,
+            refused: r.get(5)?,
         })
         .map_err(|source| StoreError::Io {
             path: PathBuf::from("<stdout>"),

@@ -81,6 +81,7 @@ fn sigkill_mid_exam_loses_no_acknowledged_answer() {
         record: Some(record.clone()),
         deadline: Duration::from_secs(240),
         seed: 3,
+        journal_dir: Some(dir.path().join("journals")),
     }));
 
     // Let the exam get going, then pull the plug: no clean shutdown, no flush.

@@ -19,13 +19,24 @@ fn candidate(
     pin: exam_crypto::Fingerprint,
     journal: Option<std::path::PathBuf>,
 ) -> (RemoteBackend, UnboundedReceiver<ClientEvent>) {
+    candidate_on("test-pc", site_addr, pin, journal)
+}
+
+/// A candidate backend on the machine called `machine` (the site lets a machine's new connection
+/// take over its old one, so two machines in one test need two names).
+fn candidate_on(
+    machine: &str,
+    site_addr: std::net::SocketAddr,
+    pin: exam_crypto::Fingerprint,
+    journal: Option<std::path::PathBuf>,
+) -> (RemoteBackend, UnboundedReceiver<ClientEvent>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let endpoint = backend::endpoint(site_addr, pin).expect("endpoint");
     let b = backend::spawn(
         ClientConfig {
             server: site_addr,
             pin,
-            machine: "test-pc".into(),
+            machine: machine.into(),
             journal_dir: journal,
         },
         endpoint,
@@ -73,6 +84,7 @@ async fn sixty_candidates_sit_the_exam_and_every_acknowledged_answer_is_stored()
         record: Some(record.clone()),
         deadline: Duration::from_secs(120),
         seed: 7,
+        journal_dir: Some(site.dir.path().join("journals")),
     })
     .await
     .expect("simulate");
@@ -156,7 +168,7 @@ async fn wrong_credentials_are_explained_and_a_second_machine_is_refused() {
     );
     assert_eq!(state.paper.as_ref().map(|p| p.item_count()), Some(70));
 
-    let (b, mut b_events) = candidate(site.addr(), site.fingerprint(), None);
+    let (b, mut b_events) = candidate_on("test-pc-2", site.addr(), site.fingerprint(), None);
     until(&mut b_events, |e| {
         matches!(e, ClientEvent::LinkUp).then_some(())
     })
@@ -223,12 +235,13 @@ async fn answers_made_while_the_site_is_down_are_journaled_and_delivered_after_i
     })
     .await
     .expect("answers kept locally while offline");
-    assert!(
-        std::fs::read_to_string(journal.join("2026100002.journal"))
-            .expect("journal file")
-            .lines()
-            .count()
-            >= 3
+    let name = exam_candidate::journal_name(&pin.to_string(), "2026100002");
+    let (j, _) =
+        exam_candidate::Journal::open(exam_client::journal::FileStorage::new(&journal), &name);
+    assert_eq!(
+        j.state().pending.len(),
+        3,
+        "the three changes are in the journal file"
     );
 
     // Back on the same address: the client reconnects, logs in again by itself and resends.
@@ -290,7 +303,14 @@ async fn a_malformed_frame_closes_that_connection_only() {
         .expect("connect")
         .await
         .expect("handshake");
-    let (mut send, _recv) = conn.open_bi().await.expect("stream");
+    let (send, _recv) = conn.open_bi().await.expect("stream");
+    let mut send = exam_net::FramedSend::new(send, exam_protocol::frame::CLIENT_FRAME_BYTES_MAX);
+    send.send(&exam_protocol::ClientMsg::Hello {
+        machine: "hostile".into(),
+    })
+    .await
+    .expect("hello");
+    let mut send = send.into_inner();
     let mut frame = 5u32.to_be_bytes().to_vec();
     frame.extend_from_slice(&exam_protocol::PROTOCOL_VERSION.to_be_bytes());
     frame.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff]);
@@ -312,7 +332,8 @@ async fn a_malformed_frame_closes_that_connection_only() {
         .next()
         .cloned()
         .expect("item");
-    let response = simulate::random_response(&item, &mut exam_domain::rng::SplitMix64::new(1));
+    let response =
+        exam_domain::demo::random_response(&item, &mut exam_domain::rng::SplitMix64::new(1));
     good.send(Command::Save {
         item: item.id.clone(),
         response,

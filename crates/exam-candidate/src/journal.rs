@@ -51,12 +51,21 @@ pub struct RefusedChange {
 #[serde(rename_all = "snake_case")]
 pub enum Record {
     /// Whose journal this is: the site (its CA fingerprint) and the attempt there.
-    Header { site: String, attempt: u64 },
+    Header {
+        site: String,
+        attempt: u64,
+    },
     Change(Change),
     /// The site has every change numbered `from..=to` of this journal durably.
-    Acked { from: u64, to: u64 },
+    Acked {
+        from: u64,
+        to: u64,
+    },
     /// The site refused this change for good.
-    Refused { seq: u64, reason: String },
+    Refused {
+        seq: u64,
+        reason: String,
+    },
     /// A refused change kept across a compaction.
     Kept(RefusedChange),
 }
@@ -515,8 +524,11 @@ mod tests {
         let mut storage = j.into_storage();
         storage.crash(|_| 0);
         let (j, _) = open(storage);
-        assert_eq!(j.state().pending.keys().copied().collect::<Vec<_>>(), [1, 2, 3],
-            "acks and refusals are not synced: after a crash they are simply asked again");
+        assert_eq!(
+            j.state().pending.keys().copied().collect::<Vec<_>>(),
+            [1, 2, 3],
+            "acks and refusals are not synced: after a crash they are simply asked again"
+        );
         assert_eq!(j.state().last_seq, 3);
     }
 
@@ -533,7 +545,10 @@ mod tests {
         j.record(change(2, "b")).expect("record after the tear");
         let (j, scan) = open(j.into_storage());
         assert_eq!(scan.damaged_bytes, 0, "the torn bytes were cut off on open");
-        assert_eq!(j.state().pending.keys().copied().collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            j.state().pending.keys().copied().collect::<Vec<_>>(),
+            [1, 2]
+        );
     }
 
     #[test]
@@ -574,11 +589,17 @@ mod tests {
             j.record(change(s, "a")).expect("record");
         }
         j.renumber_from(5).expect("renumber");
-        assert_eq!(j.state().pending.keys().copied().collect::<Vec<_>>(), [4, 5, 6]);
+        assert_eq!(
+            j.state().pending.keys().copied().collect::<Vec<_>>(),
+            [4, 5, 6]
+        );
         let mut storage = j.into_storage();
         storage.crash(|n| n);
         let (j, _) = open(storage);
-        assert_eq!(j.state().pending.keys().copied().collect::<Vec<_>>(), [4, 5, 6]);
+        assert_eq!(
+            j.state().pending.keys().copied().collect::<Vec<_>>(),
+            [4, 5, 6]
+        );
     }
 
     #[test]

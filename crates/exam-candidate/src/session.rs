@@ -309,7 +309,8 @@ impl<S: JournalStorage> Session<S> {
                     };
                     return;
                 }
-                self.credentials = Some((admission_no.trim().to_owned(), id_number.trim().to_owned()));
+                self.credentials =
+                    Some((admission_no.trim().to_owned(), id_number.trim().to_owned()));
                 self.auto_login = false;
                 self.state.phase = Phase::LoggedOut {
                     busy: true,
@@ -368,7 +369,8 @@ impl<S: JournalStorage> Session<S> {
         self.state.notice = Some(message.clone());
         if !self.journal_failed {
             self.journal_failed = true;
-            self.events.push_back(ClientEvent::JournalFailed { message });
+            self.events
+                .push_back(ClientEvent::JournalFailed { message });
         }
     }
 
@@ -433,8 +435,15 @@ impl<S: JournalStorage> Session<S> {
                 self.paper_key = Some(key);
             }
             SiteMsg::Resumed { answers, next_seq } => self.resumed(answers, next_seq),
-            SiteMsg::Ack { seq } => self.ack(now, seq),
-            SiteMsg::SaveRefused { seq, refusal } => self.refused(now, seq, refusal),
+            // Answers about changes mean something only after `Resumed` on this connection.
+            SiteMsg::Ack { seq } if self.synced => self.ack(now, seq),
+            SiteMsg::SaveRefused { seq, refusal } if self.synced => self.refused(now, seq, refusal),
+            SiteMsg::Ack { seq } | SiteMsg::SaveRefused { seq, .. } => {
+                tracing::warn!(
+                    seq,
+                    "the site answered about a change before resuming; ignored"
+                );
+            }
             SiteMsg::Clock {
                 remaining_ms,
                 running,
@@ -480,7 +489,10 @@ impl<S: JournalStorage> Session<S> {
             self.journal_name = Some(name);
             match opened {
                 Ok(scan) if scan.damaged_bytes > 0 => {
-                    tracing::warn!(damaged = scan.damaged_bytes, "the answer journal was damaged; every readable change was kept");
+                    tracing::warn!(
+                        damaged = scan.damaged_bytes,
+                        "the answer journal was damaged; every readable change was kept"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => self.journal_failure(e),
@@ -505,7 +517,9 @@ impl<S: JournalStorage> Session<S> {
         let done = matches!(self.state.phase, Phase::Done { .. });
         if self.journal.is_none() || (self.state.paper.is_none() && !done) {
             self.paper_key = None;
-            tracing::warn!("the site resumed an attempt this machine holds no paper or journal for");
+            tracing::warn!(
+                "the site resumed an attempt this machine holds no paper or journal for"
+            );
             return;
         }
         self.base = answers
@@ -540,7 +554,12 @@ impl<S: JournalStorage> Session<S> {
         let Some(journal) = self.journal.as_mut() else {
             return;
         };
-        let seqs: Vec<u64> = journal.state().pending.range(from..).map(|(s, _)| *s).collect();
+        let seqs: Vec<u64> = journal
+            .state()
+            .pending
+            .range(from..)
+            .map(|(s, _)| *s)
+            .collect();
         let contiguous = seqs
             .iter()
             .enumerate()
@@ -548,7 +567,11 @@ impl<S: JournalStorage> Session<S> {
         if contiguous {
             return;
         }
-        tracing::warn!(from, count = seqs.len(), "renumbering journaled changes the site has not seen");
+        tracing::warn!(
+            from,
+            count = seqs.len(),
+            "renumbering journaled changes the site has not seen"
+        );
         if let Err(e) = journal.renumber_from(from) {
             self.journal_failure(e);
             return;
@@ -583,7 +606,8 @@ impl<S: JournalStorage> Session<S> {
         for c in done {
             let newer = self.base.get(&c.item).is_none_or(|(s, _)| *s < c.seq);
             if newer {
-                self.base.insert(c.item.clone(), (c.seq, c.response.clone()));
+                self.base
+                    .insert(c.item.clone(), (c.seq, c.response.clone()));
             }
             let latency = self
                 .made_at
@@ -722,7 +746,11 @@ impl<S: JournalStorage> Session<S> {
 
 /// The journal's name for a candidate at a site: safe as a file name whatever the site sent.
 pub fn journal_name(site: &str, admission_no: &str) -> String {
-    let site: String = site.chars().filter(char::is_ascii_hexdigit).take(16).collect();
+    let site: String = site
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(16)
+        .collect();
     let who = match AdmissionNo::parse(admission_no) {
         Ok(a) if a.as_str().chars().all(|c| c.is_ascii_alphanumeric()) => a.to_string(),
         _ => admission_no

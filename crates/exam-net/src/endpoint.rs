@@ -19,19 +19,34 @@ use crate::pin::PinnedCaVerifier;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
 /// Clients send a keep-alive this often so an idle candidate is not taken for a dead one.
 pub const KEEP_ALIVE: Duration = Duration::from_millis(1500);
-/// Streams a peer may have open at once.
-pub const STREAMS_PER_CONNECTION_MAX: u32 = 4;
+/// Bidirectional streams a candidate machine may open: the one its messages travel on.
+pub const STREAMS_PER_CONNECTION_MAX: u32 = 1;
+/// Bytes the site lets a candidate machine have in flight on its stream and its connection:
+/// a few client frames.
+pub const SITE_RECEIVE_WINDOW_BYTES: u32 = 4 * exam_protocol::frame::CLIENT_FRAME_BYTES_MAX;
+/// Bytes a candidate machine lets the site have in flight: a whole paper frame and more.
+pub const CLIENT_RECEIVE_WINDOW_BYTES: u32 = 2 * exam_protocol::frame::FRAME_BYTES_MAX;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn transport(keep_alive: Option<Duration>) -> Arc<TransportConfig> {
+/// Transport settings: short idle timeout, bounded windows, one stream, no datagrams.
+fn transport(
+    keep_alive: Option<Duration>,
+    receive_window: u32,
+    incoming_streams: u32,
+) -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
     t.max_idle_timeout(IdleTimeout::try_from(IDLE_TIMEOUT).ok());
     t.keep_alive_interval(keep_alive);
-    t.max_concurrent_bidi_streams(VarInt::from_u32(STREAMS_PER_CONNECTION_MAX));
+    t.max_concurrent_bidi_streams(VarInt::from_u32(incoming_streams));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    t.stream_receive_window(VarInt::from_u32(receive_window));
+    t.receive_window(VarInt::from_u32(receive_window));
+    t.send_window(u64::from(CLIENT_RECEIVE_WINDOW_BYTES));
+    t.datagram_receive_buffer_size(None);
+    t.datagram_send_buffer_size(0);
     Arc::new(t)
 }
 
@@ -51,7 +66,11 @@ pub fn server_endpoint(
     tls.alpn_protocols = vec![alpn.to_vec()];
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| NetError::Config(e.to_string()))?;
     let mut config = ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(transport(None));
+    config.transport_config(transport(
+        None,
+        SITE_RECEIVE_WINDOW_BYTES,
+        STREAMS_PER_CONNECTION_MAX,
+    ));
     Ok(Endpoint::server(config, addr)?)
 }
 
@@ -66,7 +85,7 @@ pub fn client_config(pin: Fingerprint, alpn: &[u8]) -> Result<ClientConfig, NetE
     tls.alpn_protocols = vec![alpn.to_vec()];
     let crypto = QuicClientConfig::try_from(tls).map_err(|e| NetError::Config(e.to_string()))?;
     let mut config = ClientConfig::new(Arc::new(crypto));
-    config.transport_config(transport(Some(KEEP_ALIVE)));
+    config.transport_config(transport(Some(KEEP_ALIVE), CLIENT_RECEIVE_WINDOW_BYTES, 0));
     Ok(config)
 }
 

@@ -49,6 +49,11 @@ impl FramedSend {
         Ok(())
     }
 
+    /// The stream underneath (to write raw bytes, e.g. in tests of malformed input).
+    pub fn into_inner(self) -> SendStream {
+        self.inner
+    }
+
     /// Ends the stream cleanly after what was written.
     pub fn finish(&mut self) {
         let _ = self.inner.finish();

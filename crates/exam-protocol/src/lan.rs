@@ -36,7 +36,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientMsg {
     /// First message on a connection. `machine` names the desk machine for the proctor's map.
-    Hello { machine: String },
+    Hello {
+        machine: String,
+    },
     /// `held_paper`: the [`SiteMsg::Paper`] `key` of the paper this machine already holds, so the
     /// site sends only [`SiteMsg::Resumed`] when it is still this candidate's paper.
     Login {
@@ -51,8 +53,12 @@ pub enum ClientMsg {
         response: Response,
     },
     /// Hand in the paper. The site refuses it until every change up to `last_seq` is decided.
-    Submit { last_seq: u64 },
-    Ping { nonce: u64 },
+    Submit {
+        last_seq: u64,
+    },
+    Ping {
+        nonce: u64,
+    },
 }
 
 /// Site → candidate machine.

@@ -68,7 +68,11 @@ impl SimConfig {
             time_limit_ms: 30_000 + r.below(30_000),
             faults_until_ms: 40_000 + r.below(20_000),
             end_ms: 400_000,
-            p_cut_ppm: if heavy { 20_000 } else { 2_000 + r.below(6_000) },
+            p_cut_ppm: if heavy {
+                20_000
+            } else {
+                2_000 + r.below(6_000)
+            },
             p_client_crash_ppm: if heavy { 8_000 } else { r.below(3_000) },
             p_site_crash_ppm: if heavy { 4_000 } else { r.below(1_500) },
             p_disk_trouble_ppm: r.below(2_000),
@@ -711,7 +715,12 @@ impl World {
 
     fn crash_machine(&mut self, m: usize, tear_in_write: bool) {
         self.stats.client_crashes += 1;
-        self.note(|| format!("MACHINE {m} CRASH{}", if tear_in_write { " mid-write" } else { "" }));
+        self.note(|| {
+            format!(
+                "MACHINE {m} CRASH{}",
+                if tear_in_write { " mid-write" } else { "" }
+            )
+        });
         if let Some(l) = self.machines[m].link.take() {
             self.cut(l, false);
         }
@@ -745,8 +754,8 @@ impl World {
                 let delay = self.rng.below(self.cfg.delay_ms_max + 1);
                 let last = self.links[l].up.back().map_or(0, |(t, _)| *t);
                 let at = (self.now + delay).max(last);
-                let dup = matches!(msg, ClientMsg::SaveAnswer { .. })
-                    && self.chance(self.cfg.p_dup_ppm);
+                let dup =
+                    matches!(msg, ClientMsg::SaveAnswer { .. }) && self.chance(self.cfg.p_dup_ppm);
                 if dup {
                     self.links[l].up.push_back((at, msg.clone()));
                 }
@@ -861,7 +870,9 @@ impl World {
         let submitting = s.state().submitting;
         let paper = s.state().paper.clone();
         match phase {
-            Phase::LoggedOut { busy: false, .. } if online && self.now >= self.machines[m].login_at => {
+            Phase::LoggedOut { busy: false, .. }
+                if online && self.now >= self.machines[m].login_at =>
+            {
                 let who = &self.roster[c];
                 let cmd = Command::Login {
                     admission_no: who.admission_no.to_string(),
@@ -970,9 +981,9 @@ impl World {
         let Some(c) = self.machines[from].candidate else {
             return;
         };
-        let Some(to) = (0..self.machines.len()).find(|m| {
-            self.machines[*m].candidate.is_none() && self.machines[*m].session.is_some()
-        }) else {
+        let Some(to) = (0..self.machines.len())
+            .find(|m| self.machines[*m].candidate.is_none() && self.machines[*m].session.is_some())
+        else {
             return;
         };
         self.stats.moves += 1;
@@ -1028,7 +1039,13 @@ impl World {
     fn final_check(&mut self) -> Result<(), String> {
         for (i, _) in self.roster.iter().enumerate() {
             let id = i as u64 + 1;
-            if self.store.attempts.get(&id).and_then(|a| a.submitted).is_none() {
+            if self
+                .store
+                .attempts
+                .get(&id)
+                .and_then(|a| a.submitted)
+                .is_none()
+            {
                 return Err(format!("candidate {i} never handed in"));
             }
         }
@@ -1061,9 +1078,9 @@ impl World {
         let journals_empty = self.machines.iter().all(|m| {
             m.candidate.is_none()
                 || (m.restart_at.is_none()
-                    && m.session.as_ref().is_none_or(|s| {
-                        s.journal().is_none_or(|j| j.state().pending.is_empty())
-                    }))
+                    && m.session
+                        .as_ref()
+                        .is_none_or(|s| s.journal().is_none_or(|j| j.state().pending.is_empty())))
         });
         submitted && journals_empty && self.store.queued.is_empty()
     }

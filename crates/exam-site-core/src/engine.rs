@@ -84,6 +84,7 @@ struct Attempt {
     /// Highest number whose decision is durable (decisions commit in order).
     committed_seq: u64,
     /// The `next_seq` the current connection was given: it owns the numbers from there on.
+    /// `u64::MAX` until it has been given one (then nothing is acknowledged to it).
     conn_floor: u64,
     /// Resends below `conn_floor` from the current connection, waiting for their commit.
     claims: BTreeSet<u64>,
@@ -310,6 +311,11 @@ impl Engine {
     /// The sequence number the site expects next from an attempt.
     pub fn next_seq(&self, attempt: AttemptId) -> Option<u64> {
         self.attempts.get(&attempt).map(Attempt::next_seq)
+    }
+
+    /// Whether a connection has logged in.
+    pub fn is_logged_in(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.attempt.is_some())
     }
 
     /// Number of candidates connected and logged in.
@@ -616,6 +622,8 @@ impl Engine {
         );
         if let Some(a) = self.attempts.get_mut(&id) {
             a.conn = Some(conn);
+            // Nothing is acknowledged to this connection before it is told where to resume.
+            a.conn_floor = u64::MAX;
             a.claims.clear();
         }
         self.candidate_back(id, now);
@@ -1048,7 +1056,9 @@ impl Engine {
     fn store_trouble_changed(&mut self, now: MonoMs, why: Option<String>) {
         match (&self.store_trouble, why) {
             (None, Some(why)) => {
-                let reason = format!("考点服务器存储故障，计时暂停 / the site cannot store answers ({why}); clocks stopped");
+                let reason = format!(
+                    "考点服务器存储故障，计时暂停 / the site cannot store answers ({why}); clocks stopped"
+                );
                 self.store_trouble = Some(why);
                 self.stop_clocks(now, TimeEvent::StoreTrouble, SYSTEM, &reason);
             }
@@ -1095,9 +1105,8 @@ impl Engine {
         if !self.clocks_may_run() {
             return;
         }
-        let ids = self.attempt_ids(|a| {
-            a.started && a.submitted.is_none() && a.conn.is_some() && !a.running
-        });
+        let ids = self
+            .attempt_ids(|a| a.started && a.submitted.is_none() && a.conn.is_some() && !a.running);
         for id in ids {
             let Some(a) = self.attempts.get_mut(&id) else {
                 continue;

@@ -487,28 +487,51 @@ fn saves_are_rate_limited_and_wait_while_the_store_is_in_trouble() {
         sim.save(1, seq, "tf1", Response::TrueFalse(seq % 2 == 0));
     }
     let msgs = sim.take_sent(ConnId(1));
-    assert!(matches!(
-        msgs.as_slice(),
-        [SiteMsg::SaveRefused {
-            refusal: SaveRefusal::Busy { .. },
-            ..
-        }]
-    ), "{msgs:?}");
+    assert!(
+        matches!(
+            msgs.as_slice(),
+            [SiteMsg::SaveRefused {
+                refusal: SaveRefusal::Busy { .. },
+                ..
+            }]
+        ),
+        "{msgs:?}"
+    );
     sim.commit();
     sim.take_sent(ConnId(1));
     sim.advance(1_000);
     sim.input(Input::StoreTrouble(Some("disk full".into())));
+    // Every clock stops while answers cannot be stored, and the candidates are told why.
+    assert!(!sim.engine.is_running(AttemptId(1)));
+    assert!(sim.take_sent(ConnId(1)).iter().any(|m| matches!(
+        m,
+        SiteMsg::Clock { running: false, paused_reason: Some(r), .. } if r.contains("disk full")
+    )));
     let next = burst + 1;
     sim.save(1, next, "tf1", Response::TrueFalse(true));
     assert!(matches!(
         sim.take_sent(ConnId(1)).as_slice(),
         [SiteMsg::SaveRefused { refusal: SaveRefusal::Busy { reason, .. }, .. }] if reason.contains("disk full")
     ));
-    assert!(sim.pending.is_empty(), "nothing taken while in trouble");
+    assert!(
+        !sim.pending
+            .iter()
+            .any(|o| matches!(o, StoreOp::Answer { .. })),
+        "nothing taken while in trouble"
+    );
     // Logins and clocks go on.
     let msgs = sim.login(2, 1);
     assert!(msgs.iter().any(|m| matches!(m, SiteMsg::Clock { .. })));
+    let remaining = sim.engine.remaining_ms(AttemptId(1), sim.now);
+    sim.advance(60_000);
+    assert_eq!(
+        sim.engine.remaining_ms(AttemptId(1), sim.now),
+        remaining,
+        "no time is lost while the store is in trouble"
+    );
     sim.input(Input::StoreTrouble(None));
+    assert!(sim.engine.is_running(AttemptId(1)));
+    sim.take_sent(ConnId(1));
     sim.save(1, next, "tf1", Response::TrueFalse(true));
     sim.commit();
     assert_eq!(sim.take_sent(ConnId(1)), vec![SiteMsg::Ack { seq: next }]);
@@ -734,15 +757,21 @@ fn candidate_submit_waits_for_every_answer() {
             }
         ]
     );
-    // Logging in again after submitting shows the done screen, not the paper.
+    // Logging in again after submitting shows the done screen, not the paper; the machine is
+    // still told where to resume, so that changes left in its journal can be sent (and refused).
     sim.input(Input::Disconnected { conn: ConnId(1) });
     let msgs = sim.login(2, 0);
-    assert_eq!(
-        msgs.last(),
-        Some(&SiteMsg::Submitted {
+    assert!(
+        msgs.contains(&SiteMsg::Submitted {
             reason: SubmitReason::Candidate
-        })
+        }),
+        "{msgs:?}"
     );
+    assert!(!msgs.iter().any(|m| matches!(m, SiteMsg::Paper { .. })));
+    assert!(matches!(
+        msgs.last(),
+        Some(SiteMsg::Resumed { next_seq: 2, .. })
+    ));
 }
 
 #[test]

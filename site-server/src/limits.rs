@@ -1,0 +1,40 @@
+//! Every limit of the site's shell, in one place. The engine's own limits are in
+//! `exam_site_core::limits`; a test checks that the layers agree.
+
+use std::time::Duration;
+
+pub use exam_site_core::limits::CONNECTIONS_MAX;
+
+/// Connections one network address may hold at once (a machine reconnecting briefly has two).
+/// Loopback (the server's own machine: demos, simulations) is not limited.
+pub const CONNECTIONS_PER_ADDRESS_MAX: usize = 4;
+/// TLS handshakes in progress at once; more are refused until some finish.
+pub const HANDSHAKES_MAX: usize = 256;
+/// A new connection must open its stream and say `Hello` within this time.
+pub const HELLO_DEADLINE: Duration = Duration::from_secs(10);
+/// A connection that has not logged in by then is closed (the machine reconnects by itself):
+/// no one holds a connection slot without a candidate for long.
+pub const LOGIN_DEADLINE: Duration = Duration::from_secs(600);
+/// Frames queued for one candidate machine; a machine that falls this far behind is disconnected.
+pub const OUTBOUND_QUEUE_MAX: usize = 512;
+/// Events queued from all connections to the engine.
+pub const EVENT_QUEUE_MAX: usize = 8_192;
+/// Batches waiting for the writer thread.
+pub const WRITER_QUEUE_MAX: usize = 64;
+/// Most store operations committed in one transaction.
+pub const GROUP_COMMIT_OPS_MAX: usize = 4_096;
+/// Store operations not yet committed beyond which the site stops taking answers (degraded)
+/// until the writer catches up.
+pub const STORE_BACKLOG_OPS_MAX: usize = 50_000;
+/// Candidate papers kept encoded for resending (one per order).
+pub const PAPER_FRAMES_CACHED_MAX: usize = 2_048;
+/// How often running clocks are persisted.
+pub const CHECKPOINT_MS: u64 = 5_000;
+/// How often connected candidates get a fresh clock reading.
+pub const CLOCK_PUSH_MS: u64 = 30_000;
+/// How often the status file is rewritten and the disk checked.
+pub const STATUS_EVERY: Duration = Duration::from_secs(2);
+/// Free space on the data disk below which the site warns (well before it is full).
+pub const DISK_WARN_FREE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Free space below which the warning is an error: answers will stop being stored soon.
+pub const DISK_CRITICAL_FREE_BYTES: u64 = 256 * 1024 * 1024;
