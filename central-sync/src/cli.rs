@@ -119,6 +119,14 @@ enum PlanCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Warnings (e.g. a data directory others could read, now tightened) go to stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

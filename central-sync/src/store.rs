@@ -1,6 +1,8 @@
 //! The authority's embedded store: one SQLite file (`central.db`) in the data directory, WAL,
 //! `synchronous=FULL`, marked with its own application id and migrated by `user_version`.
 //! A file that is not ours, damaged or newer stops the command with a message; it is never reset.
+//! The data directory is private to its owner (`0700`) and `central.db` with its WAL files
+//! `0600`, from creation (looser ones are tightened with a warning).
 
 use std::path::{Path, PathBuf};
 
@@ -60,21 +62,15 @@ pub enum StoreError {
         found: u32,
         known: u32,
     },
-    #[error("could not create {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Private(#[from] exam_fs::PrivateFsError),
 }
 
-/// Opens (creating when missing) the store in `dir`.
+/// Opens (creating when missing) the store in `dir`, making `dir` private to its owner.
 pub fn open(dir: &Path) -> Result<Connection, StoreError> {
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    exam_fs::ensure_private_dir(dir)?;
     Ok(exam_sqlite::open_writer(&dir.join(DB_FILE), &SCHEMA)?)
 }
 
@@ -99,6 +95,7 @@ impl From<exam_sqlite::OpenError> for StoreError {
             E::Foreign { path, found } => StoreError::Foreign { path, found },
             E::TooNew { path, found, known } => StoreError::TooNew { path, found, known },
             E::Sql(e) => StoreError::Sql(e),
+            E::Private(e) => StoreError::Private(e),
         }
     }
 }

@@ -273,3 +273,36 @@ fn photos_are_matched_to_the_roster_and_the_template_is_written() {
             .starts_with(b"PK")
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_database_are_private_from_creation_and_loose_ones_are_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    let root = tempfile::tempdir().expect("tempdir");
+    let data = root.path().join("central");
+    // Under umask 000 anything created with a default mode would be world-readable.
+    let out = Command::new("sh")
+        .args(["-c", r#"umask 000 && exec "$0" "$@""#, BIN])
+        .arg("--data")
+        .arg(&data)
+        .args(["plan", "list"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("central.db")), 0o600);
+
+    for (p, m) in [(data.clone(), 0o755), (data.join("central.db"), 0o644)] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).expect("chmod");
+    }
+    let (ok, _, err) = run(&data, &["plan", "list"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("now private"), "a warning: {err}");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("central.db")), 0o600);
+}

@@ -4,13 +4,14 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use exam_domain::demo;
 
 use crate::demo::Prepared;
-use crate::{server, store};
+use crate::{ca, server, store};
 
 /// The default LAN port (UDP).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7443";
@@ -43,17 +44,51 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         grace_secs: u32,
     },
-    /// Run the site stored in DIR.
+    /// Run the site stored in DIR (serves with the server certificate; never reads the CA key
+    /// unless it was given the passphrase to renew a certificate that is due).
     Run {
         #[arg(long)]
         data: PathBuf,
         #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: SocketAddr,
+        /// Where the CA directory is, if not DIR/ca.
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
+        /// A file holding the CA passphrase, so the server renews its certificate by itself
+        /// (also read from the environment variable EXAM_SITE_CA_PASSPHRASE).
+        #[arg(long)]
+        ca_passphrase_file: Option<PathBuf>,
     },
     /// Print the site CA fingerprint that candidate machines pin.
     Fingerprint {
         #[arg(long)]
         data: PathBuf,
+    },
+    /// The CA step: issue a new server certificate (valid 30 days) from the site CA, keeping the
+    /// CA and so the fingerprint clients pin.
+    RenewCert {
+        #[arg(long)]
+        data: PathBuf,
+        /// Where the CA directory is (e.g. a USB stick), if not DIR/ca.
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
+        /// A file holding the CA passphrase [default: EXAM_SITE_CA_PASSPHRASE, else asked on the
+        /// terminal].
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Once, for a data directory made by an earlier site-server: seal its plaintext CA key
+    /// under a new passphrase in the CA directory and issue a short-lived server certificate.
+    SecureCa {
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to put the CA directory, if not DIR/ca.
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
+        /// A file holding the new passphrase [default: EXAM_SITE_CA_PASSPHRASE, else asked twice
+        /// on the terminal].
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
     },
     /// Print every stored answer change as one JSON object per line.
     ExportAnswers {
@@ -115,16 +150,71 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let data = data.unwrap_or_else(default_demo_dir);
             let prepared = crate::demo::prepare(&data, candidates, start_in, grace_secs)?;
-            serve(&data, listen, Some(prepared))
+            let renewer = ca::CertRenewer::new(&data, None, None)?;
+            serve(&data, listen, Some(prepared), renewer)
         }
-        Command::Run { data, listen } => serve(&data, listen, None),
+        Command::Run {
+            data,
+            listen,
+            ca_dir,
+            ca_passphrase_file,
+        } => {
+            // The store first: its problems are the ones to report first.
+            drop(store::open_writer(&data, false)?);
+            let renewer =
+                ca::CertRenewer::new(&data, ca_dir.as_deref(), ca_passphrase_file.as_deref())?;
+            ca::prepare_to_serve(&data, &renewer, SystemTime::now())?;
+            serve(&data, listen, None, renewer)
+        }
         Command::Fingerprint { data } => {
             if let store::DirState::Empty = store::inspect_dir(&data)? {
                 anyhow::bail!(store::StoreError::NoSite { dir: data });
             }
-            let id = exam_net::SiteIdentity::load(&data)
+            let fingerprint = exam_net::identity::ca_fingerprint(&data)
                 .with_context(|| format!("no site identity in {}", data.display()))?;
-            println!("{}", id.fingerprint());
+            println!("{fingerprint}");
+            Ok(())
+        }
+        Command::RenewCert {
+            data,
+            ca_dir,
+            passphrase_file,
+        } => {
+            let id = ca::renew_cert(
+                &data,
+                ca_dir.as_deref(),
+                passphrase_file.as_deref(),
+                SystemTime::now(),
+            )?;
+            println!(
+                "new server certificate for the site CA {}; {}",
+                id.fingerprint(),
+                ca::describe(&exam_net::renewal_due(&id, SystemTime::now()))
+            );
+            println!("restart a running site-server to serve it now");
+            Ok(())
+        }
+        Command::SecureCa {
+            data,
+            ca_dir,
+            passphrase_file,
+        } => {
+            let id = ca::secure_ca(
+                &data,
+                ca_dir.as_deref(),
+                passphrase_file.as_deref(),
+                SystemTime::now(),
+            )?;
+            let ca_dir = ca::ca_dir(&data, ca_dir.as_deref());
+            println!(
+                "the site CA key is sealed in {}; the plaintext key was removed; fingerprint unchanged: {}",
+                ca_dir.join(exam_net::identity::CA_KEY_FILE).display(),
+                id.fingerprint()
+            );
+            println!(
+                "keep the passphrase safe: it is needed to renew the server certificate every {} days",
+                exam_net::identity::SERVER_CERT_VALIDITY.as_secs() / 86_400
+            );
             Ok(())
         }
         Command::ExportAnswers { data } => export_answers(&data),
@@ -212,12 +302,17 @@ fn status(data: &Path, json: bool) -> ExitCode {
     }
 }
 
-fn serve(data: &Path, listen: SocketAddr, demo: Option<Prepared>) -> anyhow::Result<()> {
+fn serve(
+    data: &Path,
+    listen: SocketAddr,
+    demo: Option<Prepared>,
+    renewer: ca::CertRenewer,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let mut site = server::start(data, listen).await?;
+        let mut site = server::start_with(data, listen, Some(renewer)).await?;
         let conn = store::open_reader(data)?;
         let session = store::load_session(&conn)?;
         let count: i64 = conn.query_row("SELECT count(*) FROM candidates", [], |r| r.get(0))?;

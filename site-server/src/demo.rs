@@ -1,15 +1,19 @@
 //! The built-in demo site: a sample low-voltage electrician theory paper and generated candidates.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use anyhow::Context;
 use exam_domain::{AttemptId, Paper, demo};
 use exam_site_core::CandidateRecord;
 
+use crate::ca;
 use crate::store::{self, DirState, NewSession};
 
 /// The sample paper shipped inside the binary, as a QTI 2.1 content package.
 const DEMO_PACKAGE: &[u8] = include_bytes!("../demo/dygz-theory-qti21.zip");
+/// The demo site's name.
+pub const DEMO_SITE_NAME: &str = "演示考点";
 /// Most demo candidates.
 pub const DEMO_CANDIDATES_MAX: u32 = 10_000;
 /// Longest wait before a demo session starts: one day.
@@ -36,7 +40,12 @@ pub enum Prepared {
     Resumed,
 }
 
-/// Makes a demo site in `dir` unless one is there already (which is then resumed untouched).
+/// Makes a demo site in `dir` unless one is there already, which is then resumed: its data are
+/// untouched, but a plaintext CA key left by an earlier site-server is sealed under a demo
+/// passphrase and a server certificate that is due is renewed.
+///
+/// A new demo's CA key is sealed under a random passphrase kept in `<dir>/ca/DEMO-ONLY-passphrase`
+/// so the demo renews its own certificate; a real site never stores its passphrase.
 pub fn prepare(
     dir: &Path,
     candidates: u32,
@@ -47,8 +56,17 @@ pub fn prepare(
         DirState::Site => {
             // Check it opens cleanly; the server opens it again.
             let conn = store::open_writer(dir, false)?;
-            store::load_session(&conn)?;
-            exam_net::SiteIdentity::load(dir)?;
+            let session = store::load_session(&conn)?;
+            let now = SystemTime::now();
+            // A demo made by an earlier site-server kept its CA key in plaintext: seal it under a
+            // demo passphrase. Any other site's admin chooses the passphrase (`secure-ca`).
+            if session.site_name == DEMO_SITE_NAME
+                && dir.join(exam_net::identity::LEGACY_CA_KEY_FILE).exists()
+            {
+                ca::secure_demo_ca(dir, now)?;
+            }
+            let renewer = ca::CertRenewer::new(dir, None, None)?;
+            ca::prepare_to_serve(dir, &renewer, now)?;
             Ok(Prepared::Resumed)
         }
         DirState::Empty => {
@@ -79,12 +97,12 @@ pub fn prepare(
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             // Identity first: a crash in between leaves a directory the next run reports, not resets.
-            exam_net::SiteIdentity::load_or_create(dir, "演示考点")?;
+            ca::create_demo_identity(dir, DEMO_SITE_NAME, SystemTime::now())?;
             let mut conn = store::open_writer(dir, true)?;
             store::create_session(
                 &mut conn,
                 &NewSession {
-                    site_name: "演示考点",
+                    site_name: DEMO_SITE_NAME,
                     title: &paper.title,
                     paper: &paper,
                     grace_secs,

@@ -1,10 +1,13 @@
 //! `site-server`: the exam site's rack server. The tokio shell around the `exam-site-core`
 //! engine: the LAN service over QUIC ([`server`]), the SQLite store with one writer thread
-//! ([`store`], [`writer`]), the demo site ([`demo`]) and the command line ([`cli`]).
+//! ([`store`], [`writer`]), the CA step and certificate renewal ([`ca`]), the demo site
+//! ([`demo`]) and the command line ([`cli`]).
 //!
 //! It must never acknowledge an answer before its commit, never reset a data directory it cannot
-//! read, and never depend on egui.
+//! read, never read the CA private key on the serving path (only [`ca`] unlocks it, to issue),
+//! and never depend on egui.
 
+pub mod ca;
 pub mod cli;
 pub mod demo;
 pub mod limits;

@@ -26,6 +26,7 @@ use exam_site_core::{
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::ca::CertRenewer;
 use crate::limits::*;
 use crate::status::Status;
 use crate::store;
@@ -102,9 +103,18 @@ pub fn bind(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<quinn::Endpoi
 
 /// Starts the site in `data_dir` (which must hold a site) listening on `listen`.
 pub async fn start(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<RunningSite> {
+    start_with(data_dir, listen, None).await
+}
+
+/// [`start`], renewing the server certificate while it runs when `renewer` can.
+pub async fn start_with(
+    data_dir: &Path,
+    listen: SocketAddr,
+    renewer: Option<CertRenewer>,
+) -> anyhow::Result<RunningSite> {
     let store = store::open_writer(data_dir, false)?;
     let endpoint = bind(data_dir, listen)?;
-    start_on(data_dir, endpoint, Box::new(store)).await
+    start_on(data_dir, endpoint, Box::new(store), renewer).await
 }
 
 /// Starts the site in `data_dir` on an endpoint and a store given from outside (tests bind the
@@ -114,6 +124,7 @@ pub async fn start_on(
     data_dir: &Path,
     endpoint: quinn::Endpoint,
     store: Box<dyn Commit>,
+    renewer: Option<CertRenewer>,
 ) -> anyhow::Result<RunningSite> {
     let identity = SiteIdentity::load(data_dir)
         .with_context(|| format!("site identity in {}", data_dir.display()))?;
@@ -122,16 +133,27 @@ pub async fn start_on(
     let (control_tx, control_rx) = mpsc::channel(64);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let data = data_dir.to_path_buf();
+    let fingerprint = identity.fingerprint();
+    let renewal = renewer.map(|r| (Arc::new(r), identity));
     let task = tokio::spawn(async move {
-        run(data, engine, paper, endpoint, store, control_rx, async {
-            let _ = shutdown_rx.await;
-        })
+        run(
+            data,
+            engine,
+            paper,
+            endpoint,
+            store,
+            renewal,
+            control_rx,
+            async {
+                let _ = shutdown_rx.await;
+            },
+        )
         .await
     });
-    tracing::info!(%addr, fingerprint = %identity.fingerprint(), "site server listening");
+    tracing::info!(%addr, %fingerprint, "site server listening");
     Ok(RunningSite {
         addr,
-        fingerprint: identity.fingerprint(),
+        fingerprint,
         control: control_tx,
         shutdown: Some(shutdown_tx),
         task,
@@ -255,12 +277,14 @@ struct Shell {
 
 /// The event loop. Returns when `shutdown` resolves (after committing what is queued) or on an
 /// error of its own.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     data_dir: PathBuf,
     engine: Engine,
     paper: Arc<Paper>,
     endpoint: quinn::Endpoint,
     store: Box<dyn Commit>,
+    renewal: Option<(Arc<CertRenewer>, SiteIdentity)>,
     mut control: mpsc::Receiver<Input>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<WriterStats> {
@@ -288,6 +312,14 @@ async fn run(
     let mut status_tick = tokio::time::interval(STATUS_EVERY);
     status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut status_write: Option<tokio::task::JoinHandle<Option<u64>>> = None;
+    let mut renew_tick = tokio::time::interval(exam_net::identity::RENEWAL_CHECK_INTERVAL);
+    renew_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    renew_tick.reset();
+    let (renewer, mut serving) = match renewal {
+        Some((r, id)) => (Some(r), Some(id)),
+        None => (None, None),
+    };
+    let mut renewing: Option<tokio::task::JoinHandle<(SiteIdentity, Option<SiteIdentity>)>> = None;
     tokio::pin!(shutdown);
     shell.flush();
     loop {
@@ -333,6 +365,35 @@ async fn run(
             _ = sleep_until(deadline) => {
                 let now = shell.now();
                 shell.engine.handle_timeout(now);
+            }
+            _ = renew_tick.tick(), if renewer.is_some() => {
+                if let Some(h) = renewing.take_if(|h| h.is_finished())
+                    && let Ok((current, renewed)) = h.await
+                {
+                    serving = Some(current);
+                    if let Some(new) = renewed {
+                        match exam_net::server_config(&new, ALPN_CANDIDATE) {
+                            Ok(config) => {
+                                endpoint.set_server_config(Some(config));
+                                tracing::info!("serving the renewed server certificate to new connections");
+                                serving = Some(new);
+                            }
+                            Err(e) => tracing::error!(error = %e, "the renewed certificate cannot be served; keeping the old one"),
+                        }
+                    }
+                }
+                if renewing.is_none()
+                    && let (Some(r), Some(current)) = (renewer.clone(), serving.take())
+                {
+                    renewing = Some(tokio::task::spawn_blocking(move || {
+                        let renewed = r.check(&current, std::time::SystemTime::now());
+                        let renewed = renewed.unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "could not check or renew the server certificate");
+                            None
+                        });
+                        (current, renewed)
+                    }));
+                }
             }
             _ = status_tick.tick() => {
                 shell.login_deadlines();

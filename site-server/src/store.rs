@@ -5,6 +5,9 @@
 //! The file is marked with an application id; a file that is not an SQLite database, belongs to
 //! another program, fails its integrity check or was written by a newer version stops the server
 //! with a message. It is never reset.
+//!
+//! The data directory is private to its owner (`0700`) and `site.db` with its `-wal` and `-shm`
+//! files `0600`, from the moment they are created; looser ones are tightened with a warning.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -130,6 +133,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Private(#[from] exam_fs::PrivateFsError),
 }
 
 impl From<exam_sqlite::OpenError> for StoreError {
@@ -144,6 +149,7 @@ impl From<exam_sqlite::OpenError> for StoreError {
                 StoreError::Inconsistent(format!("{} refused WAL mode ({mode})", path.display()))
             }
             E::Sql(e) => StoreError::Sql(e),
+            E::Private(e) => StoreError::Private(e),
         }
     }
 }
@@ -187,21 +193,17 @@ pub fn inspect_dir(dir: &Path) -> Result<DirState, StoreError> {
     }
 }
 
-/// Opens `site.db` in `dir` for writing, creating it when `create` and it does not exist, checking
-/// that it is ours and intact, and running pending migrations.
+/// Opens `site.db` in `dir` for writing, creating it (and `dir`, mode `0700`) when `create` and it
+/// does not exist, checking that it is ours and intact, and running pending migrations. A `dir`
+/// others could read is made private with a warning.
 pub fn open_writer(dir: &Path, create: bool) -> Result<Connection, StoreError> {
     let path = dir.join(DB_FILE);
-    if !path.exists() {
-        if !create {
-            return Err(StoreError::NoSite {
-                dir: dir.to_path_buf(),
-            });
-        }
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+    if !create && !path.exists() {
+        return Err(StoreError::NoSite {
+            dir: dir.to_path_buf(),
+        });
     }
+    exam_fs::ensure_private_dir(dir)?;
     Ok(exam_sqlite::open_writer(&path, &SCHEMA)?)
 }
 

@@ -1,8 +1,12 @@
 //! `exam-crypto`: the platform's cryptography, on `ring`. So far: SHA-256 fingerprints used to
-//! pin the site CA. (Package signing, paper encryption and result sealing come with their issues.)
+//! pin the site CA, and [`passphrase`]: secrets sealed at rest under an operator's passphrase
+//! (Argon2id + AES-256-GCM), used for the site CA key. (Package signing, paper encryption and
+//! result sealing come with their issues.)
 //!
 //! This crate must never do IO or depend on tokio; secrets it will hold must not be cloneable,
 //! printable or serializable.
+
+pub mod passphrase;
 
 use std::fmt;
 use std::str::FromStr;

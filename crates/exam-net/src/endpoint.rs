@@ -56,6 +56,13 @@ pub fn server_endpoint(
     identity: &SiteIdentity,
     alpn: &[u8],
 ) -> Result<Endpoint, NetError> {
+    Ok(Endpoint::server(server_config(identity, alpn)?, addr)?)
+}
+
+/// Server settings serving `alpn` with `identity`. A running endpoint switches to a renewed
+/// certificate with `endpoint.set_server_config(Some(server_config(&renewed, alpn)?))`: new
+/// connections get the new certificate, open ones carry on.
+pub fn server_config(identity: &SiteIdentity, alpn: &[u8]) -> Result<ServerConfig, NetError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
@@ -71,7 +78,7 @@ pub fn server_endpoint(
         SITE_RECEIVE_WINDOW_BYTES,
         STREAMS_PER_CONNECTION_MAX,
     ));
-    Ok(Endpoint::server(config, addr)?)
+    Ok(config)
 }
 
 /// Client settings that trust only the site CA with fingerprint `pin`.

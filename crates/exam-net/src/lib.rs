@@ -1,5 +1,6 @@
-//! `exam-net`: the site's QUIC endpoints on the LAN: the site CA and its server certificate
-//! ([`identity`]), clients that pin the CA by fingerprint ([`pin`]), endpoint and transport
+//! `exam-net`: the site's QUIC endpoints on the LAN: the site CA, its short-lived server
+//! certificate and their files ([`identity`]; the CA key is sealed under a passphrase and the
+//! serving path never reads it), clients that pin the CA by fingerprint ([`pin`]), endpoint and transport
 //! settings ([`endpoint`]) and length-limited framed messages on QUIC streams ([`framed`]).
 //!
 //! Everything here runs on rustls with the `ring` provider, passed explicitly, so no second
@@ -11,9 +12,9 @@ pub mod framed;
 pub mod identity;
 pub mod pin;
 
-pub use endpoint::{client_config, client_endpoint, server_endpoint};
+pub use endpoint::{client_config, client_endpoint, server_config, server_endpoint};
 pub use framed::{FramedRecv, FramedSend, NetError};
-pub use identity::{IdentityError, SiteIdentity};
+pub use identity::{IdentityError, RenewalState, SiteCa, SiteIdentity, renewal_due};
 
 /// The name the site server's certificate carries and clients ask for; clients connect by IP.
 pub const SITE_SERVER_NAME: &str = "exam-site.lan";

@@ -1,11 +1,13 @@
-//! A real QUIC connection on loopback: pinning, framing and the identity files.
+//! A real QUIC connection on loopback: pinning, framing and certificate renewal.
 
 use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
 
 use exam_crypto::Fingerprint;
+use exam_net::identity::{RENEW_BEFORE, SERVER_CERT_VALIDITY};
 use exam_net::{
-    FramedRecv, FramedSend, NetError, SITE_SERVER_NAME, SiteIdentity, client_config,
-    client_endpoint, server_endpoint,
+    FramedRecv, FramedSend, NetError, RenewalState, SITE_SERVER_NAME, SiteCa, SiteIdentity,
+    client_config, client_endpoint, renewal_due, server_config, server_endpoint,
 };
 use exam_protocol::frame::{CLIENT_FRAME_BYTES_MAX, FRAME_BYTES_MAX};
 use exam_protocol::{ALPN_CANDIDATE, ClientMsg, SiteMsg};
@@ -124,27 +126,82 @@ async fn an_oversized_frame_is_refused_from_its_header() {
     );
 }
 
+/// Connects a client pinned to `pin` and returns the server certificate it was shown.
+async fn handshake(
+    addr: SocketAddr,
+    pin: Fingerprint,
+) -> Result<rustls::pki_types::CertificateDer<'static>, quinn::ConnectionError> {
+    let client =
+        client_endpoint(addr, client_config(pin, ALPN_CANDIDATE).expect("config")).expect("client");
+    let conn = client
+        .connect(addr, SITE_SERVER_NAME)
+        .expect("connect")
+        .await?;
+    let certs = conn
+        .peer_identity()
+        .and_then(|id| {
+            id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .expect("certificates");
+    Ok(certs.first().expect("server certificate").clone())
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_restart_and_keeps_the_pin() {
+    let ca = SiteCa::generate("测试考点").expect("ca");
+    let now = SystemTime::now();
+    let first = ca.issue(now).expect("issue");
+    let (server, addr) = echo_server(&first).await;
+    let pin = ca.fingerprint();
+    assert_eq!(
+        handshake(addr, pin).await.expect("first"),
+        first.server_cert
+    );
+
+    // Renewed from the same CA: a client pinning the old fingerprint accepts it.
+    let renewed = ca.issue(now).expect("renew");
+    assert_ne!(renewed.server_cert, first.server_cert);
+    assert_eq!(renewed.fingerprint(), pin);
+    server.set_server_config(Some(
+        server_config(&renewed, ALPN_CANDIDATE).expect("config"),
+    ));
+    assert_eq!(
+        handshake(addr, pin).await.expect("renewed"),
+        renewed.server_cert
+    );
+
+    // An expired certificate is refused.
+    let expired = ca
+        .issue(now - SERVER_CERT_VALIDITY - Duration::from_secs(86_400))
+        .expect("old");
+    assert!(matches!(
+        renewal_due(&expired, now),
+        RenewalState::Expired { .. }
+    ));
+    server.set_server_config(Some(
+        server_config(&expired, ALPN_CANDIDATE).expect("config"),
+    ));
+    let refused = handshake(addr, pin).await;
+    assert!(refused.is_err(), "an expired certificate must be refused");
+}
+
 #[test]
-fn identity_is_created_once_and_damage_is_reported_not_repaired() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let first = SiteIdentity::load_or_create(dir.path(), "测试考点").expect("create");
-    let again = SiteIdentity::load_or_create(dir.path(), "测试考点").expect("load");
-    assert_eq!(
-        first.fingerprint(),
-        again.fingerprint(),
-        "a second start keeps the identity"
+fn server_certificates_are_short_lived_and_renewal_comes_due() {
+    let ca = SiteCa::generate("测试考点").expect("ca");
+    let now = SystemTime::now();
+    let id = ca.issue(now).expect("issue");
+    let left = id.server_not_after().duration_since(now).expect("future");
+    assert!(
+        left <= SERVER_CERT_VALIDITY && left + Duration::from_secs(2) >= SERVER_CERT_VALIDITY,
+        "{left:?}"
     );
-    assert_ne!(first.fingerprint(), Fingerprint::of(b""));
-
-    std::fs::write(dir.path().join("server.crt.pem"), "not a certificate").expect("write");
-    let err = SiteIdentity::load_or_create(dir.path(), "测试考点").expect_err("damaged");
-    assert!(err.to_string().contains("server.crt.pem"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("server.crt.pem")).expect("read"),
-        "not a certificate"
-    );
-
-    std::fs::remove_file(dir.path().join("server.crt.pem")).expect("rm");
-    let err = SiteIdentity::load_or_create(dir.path(), "测试考点").expect_err("partial");
-    assert!(err.to_string().contains("missing"), "{err}");
+    assert!(matches!(renewal_due(&id, now), RenewalState::Valid { .. }));
+    let later = now + SERVER_CERT_VALIDITY - RENEW_BEFORE + Duration::from_secs(60);
+    assert!(matches!(renewal_due(&id, later), RenewalState::Soon { .. }));
+    let after = now + SERVER_CERT_VALIDITY + Duration::from_secs(60);
+    assert!(matches!(
+        renewal_due(&id, after),
+        RenewalState::Expired { .. }
+    ));
 }

@@ -4,6 +4,11 @@
 //!
 //! It must never reset, truncate or "repair" a file it cannot read: a foreign, damaged or newer
 //! file is an [`OpenError`] for the program to explain, and the file is left as it was.
+//!
+//! Database files are private to their owner from the moment they exist: a new file is created
+//! with mode `0600` (through `exam-fs`) before SQLite opens it, and SQLite gives its `-wal` and
+//! `-shm` files the mode of the database file. An existing file, WAL or shared-memory file that
+//! others could read is tightened with a warning.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,12 +49,38 @@ pub enum OpenError {
     NoWal { path: PathBuf, mode: String },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Private(#[from] exam_fs::PrivateFsError),
+}
+
+/// The files SQLite keeps beside a database `path` in WAL mode (and a rollback journal, should
+/// one be left from before).
+pub fn companion_files(path: &Path) -> [PathBuf; 3] {
+    ["-wal", "-shm", "-journal"].map(|suffix| {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    })
 }
 
 /// Opens `path` for writing, creating it if missing, after checking that an existing file is ours,
 /// intact and not newer than `schema`; then runs the pending migrations, each in a transaction.
+///
+/// A missing file is created empty with mode `0600` first; an empty file (left by a crash right
+/// after that) is taken as new. A file or companion file others could read is made `0600`.
 pub fn open_writer(path: &Path, schema: &Schema) -> Result<Connection, OpenError> {
-    let exists = path.exists();
+    let exists = match std::fs::metadata(path) {
+        Ok(meta) => meta.len() > 0,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            drop(exam_fs::create_private_file(path)?);
+            false
+        }
+        // Let SQLite say what is wrong with it.
+        Err(_) => true,
+    };
+    for file in std::iter::once(path.to_path_buf()).chain(companion_files(path)) {
+        exam_fs::tighten_file(&file)?;
+    }
     let not_db = |e: rusqlite::Error| OpenError::NotADatabase {
         path: path.to_path_buf(),
         why: e.to_string(),
@@ -202,5 +233,80 @@ mod tests {
             Err(OpenError::NotADatabase { .. })
         ));
         assert_eq!(std::fs::read(&junk).expect("read"), bytes);
+    }
+
+    /// Set in the child process [`database_files_are_private_under_a_permissive_umask`] starts.
+    #[cfg(unix)]
+    const UMASK_CHILD: &str = "EXAM_SQLITE_TEST_UMASK_CHILD";
+
+    /// Runs in a child process started with umask 000, so a file SQLite or this crate created
+    /// with a default mode would be world-readable.
+    #[cfg(unix)]
+    #[test]
+    fn database_files_are_private_under_a_permissive_umask() {
+        if std::env::var_os(UMASK_CHILD).is_none() {
+            let me = std::env::current_exe().expect("test binary");
+            let out = std::process::Command::new("sh")
+                .args(["-c", r#"umask 000 && exec "$0" "$@""#])
+                .arg(me)
+                .args([
+                    "--exact",
+                    "tests::database_files_are_private_under_a_permissive_umask",
+                    "--nocapture",
+                ])
+                .env(UMASK_CHILD, "1")
+                .output()
+                .expect("child");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{text}");
+            assert!(text.contains("1 passed"), "the child ran the test: {text}");
+            return;
+        }
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+            assert!(status.contains("Umask:\t0000"), "{status}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.db");
+        let conn = open_writer(&path, &SCHEMA).expect("create");
+        conn.execute("INSERT INTO t (x) VALUES (1)", [])
+            .expect("insert");
+        let [wal, shm, _] = companion_files(&path);
+        for p in [&path, &wal, &shm] {
+            assert_eq!(exam_fs::mode_of(p), Some(0o600), "{}", p.display());
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn loose_database_wal_and_shm_files_are_tightened_on_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.db");
+        // Keep one connection open so the WAL and shared-memory files stay.
+        let first = open_writer(&path, &SCHEMA).expect("create");
+        first
+            .execute("INSERT INTO t (x) VALUES (1)", [])
+            .expect("insert");
+        let [wal, shm, _] = companion_files(&path);
+        for p in [&path, &wal, &shm] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+        let second = open_writer(&path, &SCHEMA).expect("reopen");
+        for p in [&path, &wal, &shm] {
+            assert_eq!(exam_fs::mode_of(p), Some(0o600), "{}", p.display());
+        }
+        let n: i64 = second
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 1, "nothing else changed");
+    }
+
+    #[test]
+    fn an_empty_file_left_by_a_crash_is_taken_as_new() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.db");
+        std::fs::write(&path, b"").expect("empty");
+        open_writer(&path, &SCHEMA).expect("created in the empty file");
     }
 }
