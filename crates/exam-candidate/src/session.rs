@@ -48,11 +48,13 @@ pub enum ClientEvent {
         response: Response,
         latency: Duration,
     },
-    /// The site refused a change for good (it stays in the journal with the reason).
+    /// The site refused a change for good (it stays in the journal with the reason);
+    /// `conflict`: because a different change is stored under its number.
     SaveRefused {
         seq: u64,
         item: ItemId,
         reason: String,
+        conflict: bool,
     },
     SubmitRefused {
         reason: String,
@@ -156,6 +158,11 @@ impl<S: JournalStorage> Session<S> {
     /// The open journal, if a candidate has logged in.
     pub fn journal(&self) -> Option<&Journal<S>> {
         self.journal.as_ref()
+    }
+
+    /// The open journal's name.
+    pub fn journal_name(&self) -> Option<&str> {
+        self.journal_name.as_deref()
     }
 
     /// The journal storage (whether or not a journal is open).
@@ -631,10 +638,11 @@ impl<S: JournalStorage> Session<S> {
             .as_ref()
             .is_some_and(|j| j.state().pending.contains_key(&seq));
         match refusal {
-            SaveRefusal::Invalid { reason } => self.refused_for_good(seq, reason),
+            SaveRefusal::Invalid { reason } => self.refused_for_good(seq, reason, false),
             SaveRefusal::Conflict => self.refused_for_good(
                 seq,
                 "此前在另一台机器上所作的修改未被采用 / a change made on another machine was not kept".into(),
+                true,
             ),
             SaveRefusal::OutOfOrder { expected } => {
                 let has_expected = self
@@ -688,7 +696,7 @@ impl<S: JournalStorage> Session<S> {
         };
     }
 
-    fn refused_for_good(&mut self, seq: u64, reason: String) {
+    fn refused_for_good(&mut self, seq: u64, reason: String, conflict: bool) {
         let Some(journal) = self.journal.as_mut() else {
             return;
         };
@@ -704,6 +712,7 @@ impl<S: JournalStorage> Session<S> {
             seq,
             item: change.item,
             reason,
+            conflict,
         });
         self.refresh_answers();
         self.maybe_submit();

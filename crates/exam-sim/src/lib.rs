@@ -324,9 +324,13 @@ struct World {
     next_conn: u64,
     /// Every change a candidate was told is durable: (attempt, seq) → content.
     acked: BTreeMap<(u64, u64), (ItemId, Response)>,
+    /// Attempts that have been on more than one machine (only they may see conflicts).
+    moved: std::collections::BTreeSet<u64>,
     /// Per attempt: remaining time last seen and time given back since.
     clock_seen: BTreeMap<u64, (u64, u64)>,
     stats: SimStats,
+    /// A broken invariant found where it could not be returned at once.
+    violation: Option<String>,
     trace: bool,
     log: VecDeque<String>,
 }
@@ -389,8 +393,10 @@ impl World {
             machines,
             next_conn: 1,
             acked: BTreeMap::new(),
+            moved: std::collections::BTreeSet::new(),
             clock_seen: BTreeMap::new(),
             stats: SimStats::default(),
+            violation: None,
             trace,
             log: VecDeque::new(),
         };
@@ -727,19 +733,44 @@ impl World {
         let Some(session) = self.machines[m].session.take() else {
             return;
         };
+        // What the journal had made durable (every change record is synced, except the one
+        // whose write the crash tore).
+        let name = session.journal_name().map(str::to_owned);
+        let mut durable: Vec<exam_candidate::journal::Change> = session
+            .journal()
+            .map(|j| j.state().pending.values().cloned().collect())
+            .unwrap_or_default();
+        if tear_in_write {
+            durable.pop();
+        }
         let Some(mut disk) = session.into_storage() else {
             return;
         };
         let salt = self.rng.next_u64();
         let mut tear = SplitMix64::new(salt);
         disk.crash(|n| tear.below(n as u64 + 1) as usize);
+        if let Some(name) = name {
+            let (reopened, _) = exam_candidate::Journal::open(disk.clone(), &name);
+            let pending = &reopened.state().pending;
+            if let Some(lost) = durable.iter().find(|c| pending.get(&c.seq) != Some(c)) {
+                self.violation.get_or_insert(format!(
+                    "machine {m}'s journal lost a durably written change in a crash: {lost:?}"
+                ));
+            }
+        }
         self.machines[m].disk = Some(disk);
         self.machines[m].restart_at = Some(self.now + 500 + self.rng.below(8_000));
     }
 
     fn drain_machine(&mut self, m: usize) {
+        if let Err(e) = self.drain_machine_checked(m) {
+            self.violation.get_or_insert(e);
+        }
+    }
+
+    fn drain_machine_checked(&mut self, m: usize) -> Result<(), String> {
         let Some(s) = self.machines[m].session.as_mut() else {
-            return;
+            return Ok(());
         };
         let mut out = Vec::new();
         while let Some(msg) = s.poll_transmit() {
@@ -776,7 +807,21 @@ impl World {
                         self.acked.insert((a, seq), (item, response));
                     }
                 }
-                ClientEvent::SaveRefused { .. } => self.stats.refused += 1,
+                ClientEvent::SaveRefused { seq, conflict, .. } => {
+                    self.stats.refused += 1;
+                    let Some(a) = attempt else { continue };
+                    // A refusal for good is a decision the site made durably.
+                    if !self.store.answers.contains_key(&(a, seq)) {
+                        return Err(format!(
+                            "attempt {a} change {seq} was refused for good but the site stored nothing under that number"
+                        ));
+                    }
+                    if conflict && !self.moved.contains(&a) {
+                        return Err(format!(
+                            "attempt {a} change {seq} was refused as a conflict though the candidate never changed machines"
+                        ));
+                    }
+                }
                 ClientEvent::LoginRefused { retry_after, .. } => {
                     self.machines[m].login_at =
                         self.now + retry_after.as_millis() as u64 + 500 + self.rng.below(2_000);
@@ -788,6 +833,7 @@ impl World {
                 _ => {}
             }
         }
+        Ok(())
     }
 
     fn machine_step(&mut self, m: usize) -> Result<(), String> {
@@ -987,6 +1033,7 @@ impl World {
             return;
         };
         self.stats.moves += 1;
+        self.moved.insert(c as u64 + 1);
         self.note(|| format!("candidate {c} moves from machine {from} to {to}"));
         if self.machines[from].session.is_some() {
             self.crash_machine(from, false);
@@ -1007,6 +1054,9 @@ impl World {
     // --- checks ---
 
     fn check(&mut self) -> Result<(), String> {
+        if let Some(v) = self.violation.take() {
+            return Err(v);
+        }
         for ((attempt, seq), (item, response)) in &self.acked {
             match self.store.answers.get(&(*attempt, *seq)) {
                 Some((i, r, None)) if i == item && r == response => {}

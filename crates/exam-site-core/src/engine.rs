@@ -6,7 +6,7 @@
 //! identical resend is acknowledged, a different change is refused as a conflict); an `Ack` goes
 //! to a connection only for changes that connection sent, after their commit.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 
 use exam_domain::{AdmissionNo, AttemptId, IdNumber, ItemBody, ItemId, Response};
@@ -86,8 +86,9 @@ struct Attempt {
     /// The `next_seq` the current connection was given: it owns the numbers from there on.
     /// `u64::MAX` until it has been given one (then nothing is acknowledged to it).
     conn_floor: u64,
-    /// Resends below `conn_floor` from the current connection, waiting for their commit.
-    claims: BTreeSet<u64>,
+    /// Resends from the current connection under numbers decided but not yet durable: answered
+    /// when the decision commits (`true`: identical, `false`: a different change, a conflict).
+    claims: BTreeMap<u64, bool>,
     bytes_used: u64,
     bucket: Bucket,
     /// The quota alarm was raised (once per run).
@@ -234,7 +235,7 @@ impl Engine {
                     refusals,
                     committed_seq,
                     conn_floor: committed_seq + 1,
-                    claims: BTreeSet::new(),
+                    claims: BTreeMap::new(),
                     bytes_used,
                     bucket: Bucket::full(now),
                     quota_alarmed: false,
@@ -815,25 +816,17 @@ impl Engine {
         }
         let (digest, bytes) = change_digest(&item, &response);
         if let Some(d) = a.decided(seq).copied() {
-            // A resend under a used number: answered from what was decided.
-            if d.digest != digest {
-                let detail = format!(
-                    "candidate {} sent a different change under number {seq} (item {item}); refused",
-                    a.candidate
-                );
-                self.outputs.push_back(refuse(SaveRefusal::Conflict));
-                self.outputs.push_back(Output::Persist(StoreOp::Alarm {
-                    attempt: Some(id),
-                    kind: AlarmKind::SeqConflict,
-                    detail,
-                }));
+            // A resend under a used number: answered from what was decided, once that is durable
+            // (a decision lost in a crash is no decision: the resend is then decided afresh).
+            let identical = d.digest == digest;
+            if !d.committed {
+                if !identical || seq < a.conn_floor {
+                    a.claims.insert(seq, identical);
+                }
                 return;
             }
-            if !d.committed {
-                // The commit answers it (only changes of this connection are answered).
-                if seq < a.conn_floor {
-                    a.claims.insert(seq);
-                }
+            if !identical {
+                self.conflict(id, conn, seq, &item);
                 return;
             }
             let msg = if d.refused {
@@ -914,11 +907,35 @@ impl Engine {
         }));
     }
 
+    /// A different change under a durably used number: refused, and an alarm for the operator.
+    fn conflict(&mut self, id: AttemptId, conn: ConnId, seq: u64, item: &dyn std::fmt::Display) {
+        let candidate = self
+            .attempts
+            .get(&id)
+            .map(|a| a.candidate.to_string())
+            .unwrap_or_default();
+        self.send(
+            conn,
+            SiteMsg::SaveRefused {
+                seq,
+                refusal: SaveRefusal::Conflict,
+            },
+        );
+        self.outputs.push_back(Output::Persist(StoreOp::Alarm {
+            attempt: Some(id),
+            kind: AlarmKind::SeqConflict,
+            detail: format!(
+                "candidate {candidate} sent a change under number {seq} (item {item}) that differs from the one stored; refused"
+            ),
+        }));
+    }
+
     fn committed(&mut self, op: StoreOp) {
         match op {
             StoreOp::Answer {
                 attempt,
                 seq,
+                item,
                 refused,
                 ..
             } => {
@@ -931,18 +948,22 @@ impl Engine {
                 a.committed_seq = a.committed_seq.max(seq);
                 let Some(conn) = a.conn else { return };
                 // Only the connection that sent the change (it owns numbers from its floor on)
-                // or that resent it identically hears about it.
-                if seq < a.conn_floor && !a.claims.remove(&seq) {
-                    return;
+                // or that resent it hears about it.
+                let claim = a.claims.remove(&seq);
+                let owned = seq >= a.conn_floor;
+                if owned || claim == Some(true) {
+                    let msg = match refused {
+                        Some(reason) => SiteMsg::SaveRefused {
+                            seq,
+                            refusal: SaveRefusal::Invalid { reason },
+                        },
+                        None => SiteMsg::Ack { seq },
+                    };
+                    self.send(conn, msg);
                 }
-                let msg = match refused {
-                    Some(reason) => SiteMsg::SaveRefused {
-                        seq,
-                        refusal: SaveRefusal::Invalid { reason },
-                    },
-                    None => SiteMsg::Ack { seq },
-                };
-                self.send(conn, msg);
+                if claim == Some(false) {
+                    self.conflict(attempt, conn, seq, &item);
+                }
             }
             StoreOp::Submit {
                 attempt, reason, ..

@@ -375,16 +375,18 @@ fn a_different_change_under_a_used_number_is_refused_and_raises_an_alarm() {
     // And the same before the commit: the first change stays, the second is refused.
     sim.save(1, 2, "tf1", Response::TrueFalse(true));
     sim.save(1, 2, "tf1", Response::TrueFalse(false));
+    assert!(sim.take_sent(ConnId(1)).is_empty());
     sim.commit();
     assert_eq!(
         sim.take_sent(ConnId(1)),
         vec![
+            SiteMsg::Ack { seq: 2 },
             SiteMsg::SaveRefused {
                 seq: 2,
                 refusal: SaveRefusal::Conflict
-            },
-            SiteMsg::Ack { seq: 2 }
-        ]
+            }
+        ],
+        "the conflict is told once the first change is durable"
     );
 }
 
