@@ -143,7 +143,12 @@ pub fn run_range(first: u64, count: u64) -> Result<SimStats, Box<SimFailure>> {
 pub fn run(seed: u64, config: SimConfig, trace: bool) -> Result<SimStats, Box<SimFailure>> {
     let mut world = World::new(seed, config, trace);
     match world.run() {
-        Ok(()) => Ok(world.stats),
+        Ok(()) => {
+            if trace {
+                print!("{}", world.trace_text());
+            }
+            Ok(world.stats)
+        }
         Err(message) => Err(Box::new(SimFailure {
             seed,
             at_ms: world.now,
