@@ -9,6 +9,7 @@ packages=(
   libwayland-dev    # winit (the candidate window) links Wayland's client library
   libxkbcommon-dev  # keyboard handling for the window
   fonts-noto-cjk    # the Chinese font the candidate screens use
+  strace            # durability tests count the fsyncs of the real processes
 )
 
 if ! command -v cargo >/dev/null 2>&1; then

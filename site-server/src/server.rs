@@ -796,23 +796,26 @@ async fn connection(
     sender.abort();
 }
 
+// The layers agree on their limits; checked when the crate is built.
+const _: () = {
+    // One connection count for the engine and the shell.
+    assert!(CONNECTIONS_MAX == exam_site_core::limits::CONNECTIONS_MAX);
+    // A candidate's largest answer fits a client frame.
+    assert!(exam_domain::limits::ESSAY_CHARS_MAX * 4 + 1024 < CLIENT_FRAME_BYTES_MAX as usize);
+    // The engine's allowance fits in what the store may be behind before it degrades.
+    assert!(STORE_BACKLOG_OPS_MAX > GROUP_COMMIT_OPS_MAX);
+    // A whole paper's images fit in one frame with room for text.
+    assert!(exam_domain::limits::PAPER_MEDIA_BYTES_MAX < FRAME_BYTES_MAX as usize);
+    // Every handshake slot can become a connection.
+    assert!(HANDSHAKES_MAX <= CONNECTIONS_MAX);
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_layers_agree_on_their_limits() {
-        // One connection count for the engine and the shell.
-        assert_eq!(CONNECTIONS_MAX, exam_site_core::limits::CONNECTIONS_MAX);
-        // A candidate's largest answer fits a client frame, and a client frame fits a journal
-        // record on the machine.
-        assert!(exam_domain::limits::ESSAY_CHARS_MAX * 4 + 1024 < CLIENT_FRAME_BYTES_MAX as usize);
-        assert!(CLIENT_FRAME_BYTES_MAX < exam_candidate::journal::RECORD_BYTES_MAX);
-        // The engine's allowance fits in what the store may be behind before it degrades.
-        assert!(STORE_BACKLOG_OPS_MAX > GROUP_COMMIT_OPS_MAX);
-        // A whole paper's images fit in one frame with room for text.
-        assert!(exam_domain::limits::PAPER_MEDIA_BYTES_MAX < FRAME_BYTES_MAX as usize);
-        // Every handshake slot can become a connection.
-        assert!(HANDSHAKES_MAX <= CONNECTIONS_MAX);
+    fn a_client_frame_fits_a_journal_record_on_the_machine() {
+        const { assert!(CLIENT_FRAME_BYTES_MAX < exam_candidate::journal::RECORD_BYTES_MAX) }
     }
 }

@@ -21,8 +21,25 @@ use site_server::store::ExportedAnswer;
 const BIN: &str = env!("CARGO_BIN_EXE_site-server");
 const KILLS_PER_SITE: usize = 10;
 
+/// The server process, killed when dropped (so that a failing test leaves none behind).
+struct Server(Child);
+
+impl Server {
+    fn sigkill(&mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("reaped");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the server and reads its address and fingerprint from what it prints.
-fn start(args: &[&str]) -> (Child, SocketAddr, String) {
+fn start(args: &[&str]) -> (Server, SocketAddr, String) {
     let mut child = Command::new(BIN)
         .args(args)
         .env("RUST_LOG", "error")
@@ -46,7 +63,7 @@ fn start(args: &[&str]) -> (Child, SocketAddr, String) {
     }
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, addr.expect("addr"), fp.expect("fingerprint"))
+    (Server(child), addr.expect("addr"), fp.expect("fingerprint"))
 }
 
 fn count_lines(path: &Path) -> usize {
@@ -74,8 +91,8 @@ fn sigkill_again_and_again_loses_no_acknowledged_answer() {
     let mut rng = SplitMix64::new(0x6b11);
     let (mut done, mut checked, mut round) = (0usize, 0usize, 0u64);
     while done < total {
-        let kills = KILLS_PER_SITE.min(total - done);
-        checked += one_site(&rt, &mut rng, round, kills);
+        let (c, kills) = one_site(&rt, &mut rng, round, KILLS_PER_SITE.min(total - done));
+        checked += c;
         done += kills;
         round += 1;
         eprintln!(
@@ -89,8 +106,14 @@ fn sigkill_again_and_again_loses_no_acknowledged_answer() {
     );
 }
 
-/// One site through `kills` SIGKILLs; returns how many acknowledged changes were checked.
-fn one_site(rt: &tokio::runtime::Runtime, rng: &mut SplitMix64, round: u64, kills: usize) -> usize {
+/// One site through up to `kills` SIGKILLs (fewer if every candidate has submitted before);
+/// returns how many acknowledged changes were checked and how many kills there were.
+fn one_site(
+    rt: &tokio::runtime::Runtime,
+    rng: &mut SplitMix64,
+    round: u64,
+    kills: usize,
+) -> (usize, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("site");
     let data_s = data.to_str().expect("utf-8 path");
@@ -113,29 +136,35 @@ fn one_site(rt: &tokio::runtime::Runtime, rng: &mut SplitMix64, round: u64, kill
         pin: fp.parse().expect("fingerprint"),
         candidates: 30,
         first: 0,
-        think: Duration::from_millis(150),
+        // Long enough that the candidates are still answering at the tenth kill.
+        think: Duration::from_millis(300),
         record: Some(record.clone()),
         deadline: Duration::from_secs(600),
         seed: round,
         journal_dir: Some(dir.path().join("journals")),
     }));
-    for _ in 0..kills {
+    let mut killed = 0;
+    'kills: for kill in 0..kills {
         // Let answers flow for a while, then pull the plug: no clean shutdown, no flush.
         let wait = Duration::from_millis(300 + rng.below(1_500));
         let t = Instant::now();
         let before = count_lines(&record);
         while t.elapsed() < wait || count_lines(&record) == before {
+            if sim.is_finished() {
+                break 'kills;
+            }
             assert!(
                 t.elapsed() < Duration::from_secs(60),
-                "candidates made no progress"
+                "candidates made no progress in 60 s after kill {kill} of site {round} \
+                 ({before} changes acknowledged so far)"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        server.kill().expect("SIGKILL");
-        server.wait().expect("reaped");
+        server.sigkill();
         let (next, _, fp2) = start(&["run", "--data", data_s, "--listen", &addr.to_string()]);
         assert_eq!(fp2, fp, "a restart keeps the site identity");
         server = next;
+        killed += 1;
     }
     let report = rt.block_on(sim).expect("join").expect("simulate");
     assert_eq!(
@@ -144,9 +173,8 @@ fn one_site(rt: &tokio::runtime::Runtime, rng: &mut SplitMix64, round: u64, kill
         "{}",
         report.summary()
     );
-    server.kill().expect("kill");
-    server.wait().expect("reaped");
-    assert_acknowledged_are_exported(&data, &record)
+    server.sigkill();
+    (assert_acknowledged_are_exported(&data, &record), killed)
 }
 
 /// Compares every acknowledged change recorded by the candidates with what `export-answers`
@@ -157,7 +185,11 @@ fn assert_acknowledged_are_exported(data: &Path, record: &Path) -> usize {
         .arg(data)
         .output()
         .expect("export");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stored: BTreeMap<(String, u64), ExportedAnswer> = String::from_utf8(out.stdout)
         .expect("utf-8")
         .lines()
@@ -172,7 +204,9 @@ fn assert_acknowledged_are_exported(data: &Path, record: &Path) -> usize {
     for r in &recorded {
         let s = stored.get(&(r.admission_no.clone(), r.seq));
         assert!(
-            s.is_some_and(|s| s.item_id == r.item_id && s.response == r.response && s.refused.is_none()),
+            s.is_some_and(|s| s.item_id == r.item_id
+                && s.response == r.response
+                && s.refused.is_none()),
             "acknowledged change is not in the store: {r:?} (stored: {s:?})"
         );
     }

@@ -503,7 +503,7 @@ mod tests {
         Change {
             seq,
             item: ItemId::parse(item).expect("id"),
-            response: Response::TrueFalse(seq % 2 == 0),
+            response: Response::TrueFalse(seq.is_multiple_of(2)),
         }
     }
 

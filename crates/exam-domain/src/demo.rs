@@ -137,30 +137,6 @@ pub fn small_paper() -> Paper {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn demo_roster_is_valid_and_unique() {
-        let r = roster(1000);
-        let adm: BTreeSet<_> = r.iter().map(|c| c.admission_no.clone()).collect();
-        let ids: BTreeSet<_> = r.iter().map(|c| c.id_number.clone()).collect();
-        assert_eq!(adm.len(), 1000);
-        assert_eq!(ids.len(), 1000);
-        assert_eq!(r[0].admission_no.as_str(), "2026100001");
-        assert!(r[0].id_number.is_male());
-        assert!(!r[1].id_number.is_male());
-        assert_eq!(r[49].seat, "A-50");
-        assert_eq!(r[50].seat, "B-01");
-    }
-
-    #[test]
-    fn small_paper_is_valid() {
-        small_paper().validate().expect("valid");
-    }
-}
-
 /// A random but valid response for an item.
 pub fn random_response(item: &CandidateItem, rng: &mut SplitMix64) -> Response {
     match &item.body {
@@ -202,5 +178,29 @@ pub fn random_response(item: &CandidateItem, rng: &mut SplitMix64) -> Response {
         ItemBody::ShortAnswer => {
             Response::Essay(format!("模拟考生作答，编号 {}。", rng.below(1_000_000)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_roster_is_valid_and_unique() {
+        let r = roster(1000);
+        let adm: BTreeSet<_> = r.iter().map(|c| c.admission_no.clone()).collect();
+        let ids: BTreeSet<_> = r.iter().map(|c| c.id_number.clone()).collect();
+        assert_eq!(adm.len(), 1000);
+        assert_eq!(ids.len(), 1000);
+        assert_eq!(r[0].admission_no.as_str(), "2026100001");
+        assert!(r[0].id_number.is_male());
+        assert!(!r[1].id_number.is_male());
+        assert_eq!(r[49].seat, "A-50");
+        assert_eq!(r[50].seat, "B-01");
+    }
+
+    #[test]
+    fn small_paper_is_valid() {
+        small_paper().validate().expect("valid");
     }
 }

@@ -516,12 +516,12 @@ impl World {
                 return Ok(());
             };
             match out {
-                Output::Send { conn, msg } => self.to_client(conn, msg),
+                Output::Send { conn, msg } => self.send_to_client(conn, msg),
                 Output::SendPaper { conn, seed, key } => {
                     let mut paper = exam_domain::shuffle::candidate_paper(&self.paper, seed);
                     let files = std::mem::take(&mut paper.media);
-                    self.to_client(conn, SiteMsg::Media { files });
-                    self.to_client(conn, SiteMsg::Paper { key, paper });
+                    self.send_to_client(conn, SiteMsg::Media { files });
+                    self.send_to_client(conn, SiteMsg::Paper { key, paper });
                 }
                 Output::Close { conn, reason } => {
                     self.note(|| format!("site closes conn {}: {reason}", conn.0));
@@ -545,7 +545,7 @@ impl World {
         }
     }
 
-    fn to_client(&mut self, conn: ConnId, msg: SiteMsg) {
+    fn send_to_client(&mut self, conn: ConnId, msg: SiteMsg) {
         let Some(l) = self.links.iter().position(|l| l.conn == conn) else {
             return;
         };

@@ -6,7 +6,10 @@
 #[test]
 fn three_hundred_seeds_keep_every_promise() {
     if let Err(f) = exam_sim::run_range(0, 300) {
-        panic!("{}\n{f}\nreplay: cargo run -p exam-sim -- --replay {}", f.trace, f.seed);
+        panic!(
+            "{}\n{f}\nreplay: cargo run -p exam-sim -- --replay {}",
+            f.trace, f.seed
+        );
     }
 }
 
