@@ -42,7 +42,7 @@ for target in "${targets[@]}"; do
   before=$(find "$fuzz_dir/artifacts/$target" -type f | sort)
   status=0
   cargo +nightly fuzz run --fuzz-dir "$fuzz_dir" "$target" "$work" "$seeds" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=30 \
+    -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=30 \
     -print_final_stats=1 || status=$?
   after=$(find "$fuzz_dir/artifacts/$target" -type f | sort)
   new=$(comm -13 <(echo "$before") <(echo "$after") | sed '/^$/d')

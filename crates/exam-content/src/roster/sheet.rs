@@ -345,7 +345,15 @@ pub(crate) fn check_shared_strings(xml: &[u8]) -> Result<(), RosterError> {
                 _ => {}
             },
             Ok(Event::Eof) => break,
-            // calamine reports a malformed part itself; what was declared before it counts.
+            // Before `<sst>`: calamine's own XML reader might get further and trust a count not
+            // seen here. After it, a fault only leaves strings uncounted (more refusals, never
+            // fewer); calamine reports the fault itself.
+            Err(e) if declared.is_none() => {
+                return Err(unreadable(
+                    Format::Xlsx,
+                    format!("the shared strings are not well-formed XML: {e}"),
+                ));
+            }
             Err(_) => break,
             Ok(_) => {}
         }
@@ -485,4 +493,43 @@ fn read_csv(bytes: &[u8]) -> Result<Grid, RosterError> {
         row0 = row0.saturating_add(1);
     }
     Ok(grid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_string_counts_are_checked_before_calamine_reserves() {
+        let sst = |count: &str, items: usize| {
+            format!(
+                r#"<?xml version="1.0"?><sst xmlns="x" uniqueCount="{count}">{}</sst>"#,
+                "<si><t>a</t></si>".repeat(items)
+            )
+        };
+        assert!(check_shared_strings(sst("3", 3).as_bytes()).is_ok());
+        // A count above what is there but within the grid limit is only sloppy.
+        assert!(check_shared_strings(sst("1000", 3).as_bytes()).is_ok());
+        for bad in ["99999999999", "-1", "1e9", "18446744073709551616"] {
+            assert!(
+                matches!(
+                    check_shared_strings(sst(bad, 3).as_bytes()),
+                    Err(RosterError::ImpossibleSize { .. })
+                ),
+                "{bad}"
+            );
+        }
+        // Bytes this reader cannot read before `<sst>`: refused, not skipped.
+        let mut broken = b"<?xml version=\"1.0\"?><!-- \xff\xfe -->".to_vec();
+        broken.extend_from_slice(br#"<sst uniqueCount="99999999999"/>"#);
+        assert!(check_shared_strings(&broken).is_err());
+    }
+
+    #[test]
+    fn cell_names_are_as_excel_shows_them() {
+        assert_eq!(cell_name(0, 0), "A1");
+        assert_eq!(cell_name(1, 25), "Z2");
+        assert_eq!(cell_name(9, 26), "AA10");
+        assert_eq!(cell_name(0, 16_383), "XFD1");
+    }
 }
