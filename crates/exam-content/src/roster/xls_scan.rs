@@ -9,7 +9,8 @@
 //! So the workbook stream is taken out of the compound file by [`super::cfb`] (every chain
 //! checked), its records are scanned the way calamine walks them, and the file is refused when
 //! a DIMENSIONS record is impossible (last row before the first), when the sheets' laid-out
-//! cells — for each sheet the larger of the declared and the used rectangle — exceed
+//! cells — for each sheet the largest of the declared rectangle, the used rectangle and the
+//! number of cells its records hold — exceed
 //! [`GRID_CELLS_MAX`], or when the text calamine would copy exceeds [`GRID_TEXT_BYTES_MAX`].
 //! calamine then reads a new compound file holding only the checked workbook stream.
 
@@ -193,11 +194,14 @@ struct SheetScan {
     declared_cells: u64,
     /// Smallest and largest row and column of any cell record.
     used: Option<(u32, u32, u32, u32)>,
+    /// Cells calamine collects before laying them out (one per record, MULRK more).
+    collected: u64,
     text_bytes: u64,
 }
 
 impl SheetScan {
     fn cell(&mut self, row: u32, col: u32) {
+        self.collected = self.collected.saturating_add(1);
         self.used = Some(match self.used {
             None => (row, row, col, col),
             Some((r0, r1, c0, c1)) => (r0.min(row), r1.max(row), c0.min(col), c1.max(col)),
@@ -208,7 +212,7 @@ impl SheetScan {
         let used = self.used.map_or(0, |(r0, r1, c0, c1)| {
             (u64::from(r1 - r0) + 1).saturating_mul(u64::from(c1 - c0) + 1)
         });
-        used.max(self.declared_cells)
+        used.max(self.declared_cells).max(self.collected)
     }
 
     fn text(&mut self, bytes: u64) {
@@ -360,6 +364,9 @@ fn scan_sheet(sheet: &[u8], globals: &Globals) -> Result<SheetScan, RosterError>
                 }
                 scan.cell(row, first);
                 scan.cell(row, u32::from(last));
+                scan.collected = scan
+                    .collected
+                    .saturating_add(u64::from(u32::from(last) - first).saturating_sub(1));
             }
             FORMULA => {
                 if data.len() < 20 {
