@@ -17,8 +17,9 @@
 //! `number-rows-repeated="1048553"` of empty rows and the `number-columns-repeated="1024"` of
 //! empty cells LibreOffice writes into every sheet are accepted as they are.
 //!
-//! The scan errs on the side of counting: a cell is non-empty when it has any value attribute,
-//! and text is counted in every cell, whatever its type.
+//! A cell counts as non-empty when calamine would keep it: it has a value attribute, is of
+//! string type, or has a formula. The scan errs on the side of counting: text is counted in
+//! every cell, whatever its type, and rows and tables calamine would skip are counted too.
 
 use quick_xml::events::{BytesStart, Event};
 
@@ -30,17 +31,14 @@ const CALAMINE_ROWS_MAX: u64 = 1_048_576;
 /// calamine's cap on one row's columns.
 const CALAMINE_COLUMNS_MAX: u64 = 16_384;
 
-/// Attributes that make calamine keep a cell (a value, a type, a formula).
-const VALUE_ATTRS: [&str; 9] = [
+/// Attributes that give a cell a value in calamine (with `office:value-type="string"` and a
+/// non-empty `table:formula`, the cells it keeps).
+const VALUE_ATTRS: [&str; 5] = [
     "office:value",
-    "office:value-type",
     "office:string-value",
     "office:date-value",
     "office:time-value",
     "office:boolean-value",
-    "calcext:value-type",
-    "table:formula",
-    "office:currency",
 ];
 
 /// Attributes whose text calamine copies into every repeat of the cell.
@@ -170,7 +168,11 @@ impl Scan {
                 };
                 for attr in e.attributes().with_checks(false).flatten() {
                     let key = attr.key.as_ref();
-                    if VALUE_ATTRS.contains(&key) {
+                    let value = attr.value.as_ref();
+                    if VALUE_ATTRS.contains(&key)
+                        || (key == "office:value-type" && value == "string")
+                        || (key == "table:formula" && !value.is_empty())
+                    {
                         cell.used = true;
                     }
                     if TEXT_ATTRS.contains(&key) {
