@@ -146,7 +146,8 @@ fn mini_chain(
 fn ids(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
     bytes
         .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .filter_map(|c| <[u8; 4]>::try_from(c).ok())
+        .map(u32::from_le_bytes)
 }
 
 struct Entry {
@@ -161,7 +162,8 @@ fn entry(raw: &[u8], sector_size: usize) -> Option<Entry> {
     let units: Vec<u16> = raw
         .get(..name_bytes)?
         .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .filter_map(|c| <[u8; 2]>::try_from(c).ok())
+        .map(u16::from_le_bytes)
         .take_while(|u| *u != 0)
         .collect();
     let size = if sector_size == SECTOR_BYTES {
