@@ -369,7 +369,10 @@ fn scan_sheet(sheet: &[u8], globals: &Globals) -> Result<SheetScan, RosterError>
                     .saturating_add(u64::from(u32::from(last) - first).saturating_sub(1));
             }
             FORMULA => {
-                if data.len() < 20 {
+                // calamine reads the formula's token length at byte 20 and slices that many
+                // bytes after it without a check.
+                let tokens = u16_at(data, 20).map(usize::from);
+                if tokens.is_none_or(|n| 22 + n > data.len()) {
                     return Err(damaged("a FORMULA record is cut short"));
                 }
                 if let Some((row, col)) = position(data) {
