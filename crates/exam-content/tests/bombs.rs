@@ -764,3 +764,22 @@ fn xls_looping_sector_chain_is_refused() {
     let err = roster::read(&file, Format::Xls, &NoneKnown).expect_err("refused");
     assert!(err.to_string().contains("loop"), "{err}");
 }
+
+#[test]
+fn xls_formula_tokens_never_reach_calamine() {
+    // A formula in an unused column whose 3-D reference token is cut short: calamine 0.38's
+    // formula parser slices past it. The value Excel stored with the formula is what counts.
+    let mut d = 1u16.to_le_bytes().to_vec();
+    d.extend_from_slice(&9u16.to_le_bytes());
+    d.extend_from_slice(&0u16.to_le_bytes());
+    d.extend_from_slice(&2.0f64.to_le_bytes());
+    d.extend_from_slice(&[0; 6]);
+    d.extend_from_slice(&1u16.to_le_bytes());
+    d.push(0x3a);
+    let xls = xls_of(
+        &[HEADER.to_vec(), CANDIDATE.to_vec()],
+        &[record(0x0006, &d)],
+    );
+    let report = roster::read(&xls, Format::Xls, &NoneKnown).expect("read, formula ignored");
+    assert_eq!(report.accepted.len(), 1, "{:?}", report.rejected);
+}

@@ -12,7 +12,8 @@
 //!   `sharedStrings.xml` may not declare more strings than it holds ([`check_shared_strings`]);
 //!   an ods `content.xml` is scanned for repeats and text first ([`super::ods_scan`]).
 //! - xls: [`super::xls_scan`] takes the workbook stream out of the compound file chain by
-//!   chain, scans its records, and calamine reads a new compound file holding only that stream.
+//!   chain, scans its records, and calamine reads a new compound file holding only that stream,
+//!   with formula tokens emptied (values kept).
 //! - calamine's own panics on malformed input (it indexes freely) are caught and reported as an
 //!   unreadable file ([`guarded`]); the scans above keep it from allocating what cannot be caught.
 //! - every kept cell is at most [`SHEET_CELL_CHARS_MAX`] characters, all kept text at most

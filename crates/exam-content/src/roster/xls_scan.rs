@@ -12,7 +12,9 @@
 //! cells — for each sheet the largest of the declared rectangle, the used rectangle and the
 //! number of cells its records hold — exceed
 //! [`GRID_CELLS_MAX`], or when the text calamine would copy exceeds [`GRID_TEXT_BYTES_MAX`].
-//! calamine then reads a new compound file holding only the checked workbook stream.
+//! calamine then reads a new compound file holding only the checked workbook stream, in which
+//! every FORMULA record's tokens are emptied (its stored value kept): the roster needs the values,
+//! and calamine's formula parser slices tokens without checks (fuzzing found two such panics).
 
 use super::cfb;
 use super::sheet::unreadable;
@@ -20,15 +22,17 @@ use super::{Format, GRID_CELLS_MAX, GRID_TEXT_BYTES_MAX, RosterError};
 
 /// UTF-8 bytes one stored character can become (a UTF-16 unit or a legacy code-page byte).
 const UTF8_BYTES_PER_CHAR: u64 = 3;
-/// Bytes calamine writes for a formula it cannot decode (its message), beyond the token text.
-const FORMULA_TEXT_EXTRA_BYTES: u64 = 64;
+/// Bytes of the text calamine writes for a formula it cannot decode (all of them here, their
+/// tokens being emptied): "Unrecognised formula for cell (…): InvalidFormula { … }".
+const FORMULA_TEXT_BYTES: u64 = 128;
+/// Offset of a FORMULA record's token length (`cce`) in its data.
+const FORMULA_TOKENS_AT: usize = 20;
 
 const BOF: u16 = 0x0809;
 const EOF: u16 = 0x000A;
 const CONTINUE: u16 = 0x003C;
 const BOUND_SHEET: u16 = 0x0085;
 const SST: u16 = 0x00FC;
-const LBL: u16 = 0x0018;
 const DIMENSIONS: u16 = 0x0200;
 const NUMBER: u16 = 0x0203;
 const LABEL: u16 = 0x0204;
@@ -59,6 +63,8 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 
 /// One record with the CONTINUE records after it, split exactly as calamine splits them.
 struct Record<'a> {
+    /// Offset of the record's header in the bytes iterated.
+    start: usize,
     typ: u16,
     data: &'a [u8],
     cont: Vec<&'a [u8]>,
@@ -66,6 +72,22 @@ struct Record<'a> {
 
 struct Records<'a> {
     rest: &'a [u8],
+    /// Bytes consumed so far.
+    done: usize,
+}
+
+impl<'a> Records<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            rest: bytes,
+            done: 0,
+        }
+    }
+
+    fn advance(&mut self, next: &'a [u8]) {
+        self.done += self.rest.len() - next.len();
+        self.rest = next;
+    }
 }
 
 impl<'a> Iterator for Records<'a> {
@@ -84,7 +106,8 @@ impl<'a> Iterator for Records<'a> {
             self.rest = &[];
             return Some(Err(damaged("a record is cut short")));
         };
-        self.rest = next;
+        let start = self.done;
+        self.advance(next);
         let mut cont = Vec::new();
         while self.rest.len() > 4 && u16_at(self.rest, 0) == Some(CONTINUE) {
             let len = u16_at(self.rest, 2).map_or(0, usize::from);
@@ -94,9 +117,14 @@ impl<'a> Iterator for Records<'a> {
                 return Some(Err(damaged("a continued record is cut short")));
             };
             cont.push(part);
-            self.rest = next;
+            self.advance(next);
         }
-        Some(Ok(Record { typ, data, cont }))
+        Some(Ok(Record {
+            start,
+            typ,
+            data,
+            cont,
+        }))
     }
 }
 
@@ -197,6 +225,8 @@ struct SheetScan {
     /// Cells calamine collects before laying them out (one per record, MULRK more).
     collected: u64,
     text_bytes: u64,
+    /// Where FORMULA records with tokens start (their header, in the sheet's bytes).
+    formulas: Vec<usize>,
 }
 
 impl SheetScan {
@@ -267,31 +297,22 @@ fn position(data: &[u8]) -> Option<(u32, u32)> {
 struct Globals {
     sheet_offsets: Vec<usize>,
     sst: Vec<u64>,
-    /// Longest sheet or defined name, in stored characters (formulas spell them out).
-    longest_name: u64,
 }
 
 fn scan_globals(stream: &[u8]) -> Result<Globals, RosterError> {
     let mut globals = Globals {
         sheet_offsets: Vec::new(),
         sst: Vec::new(),
-        longest_name: 0,
     };
-    for record in (Records { rest: stream }) {
+    for record in Records::new(stream) {
         let record = record?;
         match record.typ {
             BOUND_SHEET => {
-                let (Some(offset), Some(name_len)) =
-                    (u32_at(record.data, 0), record.data.get(6).copied())
-                else {
+                // calamine reads the offset and two flag bytes unchecked.
+                let (Some(offset), Some(_)) = (u32_at(record.data, 0), record.data.get(5)) else {
                     return Err(damaged("a sheet entry is cut short"));
                 };
                 globals.sheet_offsets.push(offset as usize);
-                globals.longest_name = globals.longest_name.max(u64::from(name_len));
-            }
-            LBL => {
-                let name_len = record.data.get(3).copied().unwrap_or(0);
-                globals.longest_name = globals.longest_name.max(u64::from(name_len));
             }
             SST => globals.sst = sst_lengths(&record)?,
             EOF => break,
@@ -303,16 +324,10 @@ fn scan_globals(stream: &[u8]) -> Result<Globals, RosterError> {
 
 fn scan_sheet(sheet: &[u8], globals: &Globals) -> Result<SheetScan, RosterError> {
     let mut scan = SheetScan::default();
-    // A formula token of a few bytes can spell out a sheet or defined name.
-    let formula_bytes_per_byte = 16u64.max(
-        (globals.longest_name * UTF8_BYTES_PER_CHAR + 24)
-            .div_ceil(5)
-            .saturating_add(1),
-    );
     let mut formula_pos = (0u32, 0u32);
     let mut seen_bof = false;
     let mut depth = 0usize;
-    for record in (Records { rest: sheet }) {
+    for record in Records::new(sheet) {
         let record = record?;
         let data = record.data;
         if depth > 0 {
@@ -371,19 +386,19 @@ fn scan_sheet(sheet: &[u8], globals: &Globals) -> Result<SheetScan, RosterError>
             FORMULA => {
                 // calamine reads the formula's token length at byte 20 and slices that many
                 // bytes after it without a check.
-                let tokens = u16_at(data, 20).map(usize::from);
-                if tokens.is_none_or(|n| 22 + n > data.len()) {
+                let tokens = u16_at(data, FORMULA_TOKENS_AT).map(usize::from);
+                let Some(tokens) = tokens.filter(|n| FORMULA_TOKENS_AT + 2 + n <= data.len())
+                else {
                     return Err(damaged("a FORMULA record is cut short"));
+                };
+                if tokens > 0 {
+                    scan.formulas.push(record.start);
                 }
                 if let Some((row, col)) = position(data) {
                     formula_pos = (row, col);
                     scan.cell(row, col);
                 }
-                scan.text(
-                    (data.len() as u64)
-                        .saturating_mul(formula_bytes_per_byte)
-                        .saturating_add(FORMULA_TEXT_EXTRA_BYTES),
-                );
+                scan.text(FORMULA_TEXT_BYTES);
             }
             EOF => break,
             _ => {}
@@ -392,9 +407,11 @@ fn scan_sheet(sheet: &[u8], globals: &Globals) -> Result<SheetScan, RosterError>
     Ok(scan)
 }
 
-/// Checks the workbook stream of an xls file and returns a new compound file holding only it.
+/// Checks the workbook stream of an xls file and returns a new compound file holding only it,
+/// with every formula's tokens emptied: the roster needs the values Excel stored with the
+/// formulas, never the formulas, and calamine's formula parser slices tokens unchecked.
 pub(crate) fn checked_copy(file: &[u8]) -> Result<Vec<u8>, RosterError> {
-    let stream = cfb::read_stream(file, &["Workbook", "Book"])
+    let mut stream = cfb::read_stream(file, &["Workbook", "Book"])
         .map_err(|f| unreadable(Format::Xls, f.0))?
         .ok_or_else(|| {
             unreadable(
@@ -402,8 +419,32 @@ pub(crate) fn checked_copy(file: &[u8]) -> Result<Vec<u8>, RosterError> {
                 String::from("the file holds no workbook (no Workbook stream)"),
             )
         })?;
-    let globals = scan_globals(&stream)?;
+    // Emptying tokens changes bytes that sheets overlapping each other would read differently;
+    // the second scan sees exactly what calamine will, and must find nothing left to empty.
+    for pass in 0..2 {
+        let formulas = scan_stream(&stream)?;
+        if formulas.is_empty() {
+            return Ok(cfb::write_single("Workbook", &stream));
+        }
+        if pass > 0 {
+            break;
+        }
+        for at in formulas {
+            let tokens_at = at + 4 + FORMULA_TOKENS_AT;
+            if let Some(cce) = stream.get_mut(tokens_at..tokens_at + 2) {
+                cce.copy_from_slice(&[0, 0]);
+            }
+        }
+    }
+    Err(damaged("its sheets overlap each other"))
+}
+
+/// Scans the whole workbook stream against the limits; returns where the FORMULA records with
+/// tokens start, in the stream.
+fn scan_stream(stream: &[u8]) -> Result<Vec<usize>, RosterError> {
+    let globals = scan_globals(stream)?;
     let (mut cells, mut text_bytes) = (0u64, 0u64);
+    let mut formulas = Vec::new();
     for &offset in &globals.sheet_offsets {
         let sheet = stream
             .get(offset..)
@@ -422,6 +463,7 @@ pub(crate) fn checked_copy(file: &[u8]) -> Result<Vec<u8>, RosterError> {
                 max: GRID_TEXT_BYTES_MAX,
             });
         }
+        formulas.extend(scan.formulas.iter().map(|at| offset + at));
     }
-    Ok(cfb::write_single("Workbook", &stream))
+    Ok(formulas)
 }
