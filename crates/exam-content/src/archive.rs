@@ -1,5 +1,16 @@
 //! Reading zip archives safely: bounded entry count, bounded size per entry and in total (checked
-//! while decompressing, not trusted from the header), and no absolute or `..` paths.
+//! while decompressing, not trusted from the header), and one plain name per entry.
+//!
+//! A name is accepted only in its plain form: a relative path of non-empty segments, none of them
+//! `.` or `..`, no drive letter, no control character, and no folder entry (name ending in `/`)
+//! that carries data. `\` is read as `/`: Windows PowerShell 5.1's `Compress-Archive` and older
+//! .NET write it, and clerks make photo archives with them. An archive in which two entries
+//! have the same name once `\` is read as `/` and letter case is ignored is refused whole: a
+//! Windows disk cannot hold both, and calamine looks spreadsheet parts up exactly that way
+//! (case-insensitive, `\` as `/`), so it could read a different entry from the one checked here.
+//!
+//! Read first: [`Archive`], [`ArchiveError`]. Limits: [`ENTRIES_MAX`], [`ENTRY_BYTES_MAX`],
+//! [`TOTAL_BYTES_MAX`].
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek};
@@ -21,6 +32,18 @@ pub enum ArchiveError {
     TooManyEntries(usize),
     #[error("“{0}” in the zip has an unsafe path (absolute or with ..); the archive was refused")]
     UnsafePath(String),
+    #[error(
+        "“{name}” in the zip is not a plain path ({why}); the archive was refused: pack the files again with an ordinary zip tool (Explorer “Send to → Compressed folder”, 7-Zip)"
+    )]
+    NotPlainName { name: String, why: &'static str },
+    #[error(
+        "“{name}” and “{other}” in the zip are the same name (letter case and \\ against / do not count); the archive was refused: pack the files again so that every file has its own name"
+    )]
+    DuplicateName { name: String, other: String },
+    #[error(
+        "the zip's directory lists the same name twice; the archive was refused: pack the files again so that every file has its own name"
+    )]
+    RepeatedEntry,
     #[error(
         "“{name}” in the zip is larger than {max} bytes when unpacked; the archive was refused"
     )]
@@ -47,7 +70,9 @@ impl<R: Read + Seek> std::fmt::Debug for Archive<R> {
     }
 }
 
-/// Normalises a path inside an archive (`./a/../b` style segments are refused, `\\` becomes `/`).
+/// Normalises a path to look up in an archive (`./a//b` → `a/b`, `\\` becomes `/`); refuses
+/// absolute paths, drive letters and `..`. Names *stored* in an archive must already be plain
+/// (see [`plain_name`]).
 pub fn normalise(name: &str) -> Result<String, ArchiveError> {
     let unified = name.replace('\\', "/");
     if unified.starts_with('/') || unified.contains(':') {
@@ -64,6 +89,33 @@ pub fn normalise(name: &str) -> Result<String, ArchiveError> {
     Ok(parts.join("/"))
 }
 
+/// The name of a file entry as stored, if it is plain: `\` read as `/`, then every segment
+/// non-empty and neither `.` nor `..`, no drive letter, no control character.
+pub fn plain_name(raw: &str) -> Result<String, ArchiveError> {
+    let name = normalise(raw)?;
+    let not_plain = |why| ArchiveError::NotPlainName {
+        name: raw.to_owned(),
+        why,
+    };
+    if raw.chars().any(char::is_control) {
+        return Err(not_plain("it contains a control character"));
+    }
+    if name.is_empty() {
+        return Err(not_plain("it is empty"));
+    }
+    if name != raw.replace('\\', "/") {
+        return Err(not_plain(
+            "it has an empty or “.” segment, such as ./ or //",
+        ));
+    }
+    Ok(name)
+}
+
+/// The key under which two names count as the same: case folded (Windows, calamine).
+fn fold(name: &str) -> String {
+    name.to_lowercase()
+}
+
 impl<R: Read + Seek> Archive<R> {
     pub fn new(reader: R) -> Result<Self, ArchiveError> {
         let mut zip =
@@ -71,18 +123,35 @@ impl<R: Read + Seek> Archive<R> {
         if zip.len() > ENTRIES_MAX {
             return Err(ArchiveError::TooManyEntries(zip.len()));
         }
+        // The zip crate keeps one entry per exact name; a second one would be invisible here.
+        if zip.has_duplicate_names() {
+            return Err(ArchiveError::RepeatedEntry);
+        }
         let mut names = BTreeMap::new();
+        // Folded name → the name as stored, to name both in an error.
+        let mut folded: BTreeMap<String, String> = BTreeMap::new();
         for i in 0..zip.len() {
             let entry = zip
                 .by_index_raw(i)
                 .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
-            if entry.is_dir() {
-                continue;
-            }
             let raw = entry
                 .name()
-                .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
-            let name = normalise(&raw)?;
+                .map_err(|e| ArchiveError::NotZip(e.to_string()))?
+                .into_owned();
+            if entry.is_dir() {
+                normalise(&raw)?;
+                if entry.size() > 0 {
+                    return Err(ArchiveError::NotPlainName {
+                        name: raw,
+                        why: "it ends in / like a folder but holds data",
+                    });
+                }
+                continue;
+            }
+            let name = plain_name(&raw)?;
+            if let Some(other) = folded.insert(fold(&name), raw.clone()) {
+                return Err(ArchiveError::DuplicateName { name: raw, other });
+            }
             names.insert(name, i);
         }
         Ok(Self {

@@ -12,11 +12,22 @@
 //! [`KnownIds`]) are reported as already present and not imported again.
 //!
 //! Every input is bounded: [`FILE_BYTES_MAX`], [`UNPACKED_BYTES_MAX`], [`ROWS_MAX`],
-//! [`COLUMNS_MAX`], [`CELL_CHARS_MAX`]. Nothing here panics on input or touches the network.
+//! [`COLUMNS_MAX`], [`CELL_CHARS_MAX`], [`SHEET_CELL_CHARS_MAX`], [`GRID_CELLS_MAX`],
+//! [`GRID_TEXT_BYTES_MAX`]. Nothing here panics on input or touches the network.
+//!
+//! Spreadsheet files are checked *before* calamine reads them, because calamine lays out every
+//! sheet from sizes the file declares (see `sheet`): xlsx and ods entries go through
+//! [`crate::archive::Archive`] and calamine reads a fresh in-memory copy of exactly those
+//! entries; an ods `content.xml` is scanned for repeat counts and text; an xls file's streams
+//! are checked chain by chain, its records scanned for declared dimensions, cell positions and
+//! shared-string use, and calamine reads a fresh compound file holding only the checked stream.
 
+mod cfb;
+mod ods_scan;
 mod output;
 mod rules;
 mod sheet;
+mod xls_scan;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -37,8 +48,21 @@ pub const UNPACKED_BYTES_MAX: u64 = 256 * 1024 * 1024;
 pub const ROWS_MAX: usize = 50_000;
 /// Columns beyond this many are ignored.
 pub const COLUMNS_MAX: usize = 64;
-/// Longest value of a free-text cell, in characters.
+/// Longest value of a free-text roster field (作业类别, 准操项目, …), in characters; a longer one
+/// refuses its row.
 pub const CELL_CHARS_MAX: usize = 200;
+/// Longest text of any cell read from a file, in characters (Excel's own limit, so no cell that
+/// Excel, WPS or LibreOffice can hold is refused); a longer one refuses the whole file, in every
+/// format, before the cell is kept.
+pub const SHEET_CELL_CHARS_MAX: usize = 32_767;
+/// Most cells the spreadsheet reader may lay out, over all sheets of an xls or ods file (their
+/// used areas, counted from the first to the last non-empty row and from column A to the last
+/// non-empty column) and in the kept grid of any format: the rows and columns a roster can fill.
+pub const GRID_CELLS_MAX: u64 = ((ROWS_MAX + HEADER_SEARCH_ROWS) * COLUMNS_MAX) as u64;
+/// Most text, in bytes (UTF-8), the spreadsheet reader may lay out over all cells: checked from
+/// the file before the reader copies a repeated cell or a shared string into every place it is
+/// used, and again while cells are kept.
+pub const GRID_TEXT_BYTES_MAX: u64 = 64 * 1024 * 1024;
 /// Longest name, in characters.
 pub const NAME_CHARS_MAX: usize = 50;
 /// The header row must be among this many first non-empty rows.
@@ -96,6 +120,26 @@ pub enum RosterError {
         "名单超过 {max} 行，请拆分成几个文件分别导入 / the roster has more than {max} rows: split it into several files"
     )]
     TooManyRows { max: usize },
+    #[error(
+        "工作表“{sheet}”中 {cell} 单元格的文字超过 {max} 个字符，整个文件已拒绝；请检查该单元格，或确认选择的是名单文件 / the cell {cell} of sheet “{sheet}” holds more than {max} characters: the whole file was refused; check that cell, or whether this is the roster file at all"
+    )]
+    CellTooLong {
+        sheet: String,
+        cell: String,
+        max: usize,
+    },
+    #[error(
+        "表格各工作表的已用区域合计 {cells} 个单元格（最多 {max} 个），超出名单所需；请删除多余的行、列和工作表，或把名单复制到新工作簿后再导入 / the sheets' used areas hold {cells} cells in all (at most {max}), more than a roster needs: delete the extra rows, columns and sheets, or copy the roster into a new workbook and import that"
+    )]
+    GridTooLarge { cells: u64, max: u64 },
+    #[error(
+        "表格中的文字合计超过 {max} 字节，超出名单所需；请把名单复制到新工作簿，或拆分成几个文件 / the spreadsheet's text adds up to more than {max} bytes, more than a roster needs: copy the roster into a new workbook, or split it into several files"
+    )]
+    TextTooLarge { max: u64 },
+    #[error(
+        "表格文件声明的大小不合理（{what}），文件已损坏或被改动；请用 Excel/WPS 打开后另存为 .xlsx 再导入 / the spreadsheet declares an impossible size ({what}): it is damaged or was tampered with; open it in Excel/WPS, save it as .xlsx and import again"
+    )]
+    ImpossibleSize { what: String },
     #[error("无法生成表格文件：{0} / could not write the spreadsheet: {0}")]
     Write(String),
 }
