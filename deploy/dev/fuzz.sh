@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the importers (crates/exam-fuzz, cargo-fuzz on nightly).
+# Coverage-guided fuzzing of the importers, the LAN frame decoder and the candidate journal
+# (crates/exam-fuzz, cargo-fuzz on nightly).
 # Usage: deploy/dev/fuzz.sh SECONDS [TARGET...]
 # Runs each target (default: all of them) for SECONDS, one after the other, each as one
 # libFuzzer process on one core (no -jobs/-workers: libFuzzer's job mode would fork and hide
 # the output in fuzz-N.log files). New inputs go to crates/exam-fuzz/target/corpus/TARGET (kept between runs, not
 # committed); the seeds in crates/exam-fuzz/corpus/TARGET are read, never written. Exits non-zero
-# if any target crashed (a panic that escapes exam-content, a memory blow-up past -rss_limit_mb,
-# a timeout), printing the artifact to reproduce it with:
+# if any target crashed (a panic that escapes the code under test or a failed assertion, a
+# memory blow-up past -rss_limit_mb, a timeout), printing the artifact to reproduce it with:
 #   cargo +nightly fuzz run --fuzz-dir crates/exam-fuzz TARGET ARTIFACT
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 set -euo pipefail
