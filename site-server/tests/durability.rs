@@ -3,7 +3,8 @@
 //! the write-ahead log (SQLite `synchronous=FULL`; with `NORMAL` the WAL is synced only at
 //! checkpoints, and a power cut could lose acknowledged answers that a SIGKILL never would).
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -34,21 +35,7 @@ fn every_commit_syncs_the_write_ahead_log() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("strace runs (deploy/dev/install-deps.sh installs it)");
-    let stdout = server.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut addr, mut fp) = (None, None);
-    while addr.is_none() || fp.is_none() {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("site-server exited before it was ready")
-        };
-        if let Some(a) = line.strip_prefix("listening on ") {
-            addr = a.trim().parse::<std::net::SocketAddr>().ok();
-        }
-        if let Some(f) = line.strip_prefix("fingerprint ") {
-            fp = f.trim().parse().ok();
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let (addr, fp) = common::wait_ready(&mut server);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -56,8 +43,8 @@ fn every_commit_syncs_the_write_ahead_log() {
         .expect("runtime");
     let report = rt
         .block_on(simulate::run(SimulateConfig {
-            server: addr.expect("addr"),
-            pin: fp.expect("fingerprint"),
+            server: addr,
+            pin: fp.parse().expect("fingerprint"),
             candidates: 5,
             first: 0,
             // Answers spread over time: many small commits rather than a few big ones.

@@ -6,7 +6,8 @@
 //! N in release). Every ten kills a fresh site and a fresh set of candidates start, so that each
 //! kill lands in the middle of an exam.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -47,23 +48,8 @@ fn start(args: &[&str]) -> (Server, SocketAddr, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("site-server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut addr, mut fp) = (None, None);
-    while addr.is_none() || fp.is_none() {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("site-server exited before it was ready")
-        };
-        if let Some(a) = line.strip_prefix("listening on ") {
-            addr = a.trim().parse().ok();
-        }
-        if let Some(f) = line.strip_prefix("fingerprint ") {
-            fp = Some(f.trim().to_owned());
-        }
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Server(child), addr.expect("addr"), fp.expect("fingerprint"))
+    let (addr, fp) = common::wait_ready(&mut child);
+    (Server(child), addr, fp)
 }
 
 fn count_lines(path: &Path) -> usize {

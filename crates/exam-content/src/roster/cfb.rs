@@ -38,12 +38,13 @@ fn fault(what: &str) -> CfbFault {
     CfbFault(format!("the compound file is damaged: {what}"))
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+/// Little-endian words read without indexing (`None` past the end); also used by `xls_scan`.
+pub(super) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     let s = b.get(at..at.checked_add(2)?)?;
     Some(u16::from_le_bytes([*s.first()?, *s.get(1)?]))
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+pub(super) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     let s: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
     Some(u32::from_le_bytes(s))
 }

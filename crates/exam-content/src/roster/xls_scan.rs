@@ -16,7 +16,7 @@
 //! every FORMULA record's tokens are emptied (its stored value kept): the roster needs the values,
 //! and calamine's formula parser slices tokens without checks (fuzzing found two such panics).
 
-use super::cfb;
+use super::cfb::{self, u16_at, u32_at};
 use super::sheet::unreadable;
 use super::{Format, GRID_CELLS_MAX, GRID_TEXT_BYTES_MAX, RosterError};
 
@@ -49,16 +49,6 @@ fn damaged(what: &str) -> RosterError {
         Format::Xls,
         format!("the workbook stream is damaged: {what}"),
     )
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes([*s.first()?, *s.get(1)?]))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    let s: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_le_bytes(s))
 }
 
 /// One record with the CONTINUE records after it, split exactly as calamine splits them.
