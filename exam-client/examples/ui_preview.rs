@@ -35,7 +35,7 @@ impl ExamBackend for Preview {
                 };
             }
             Command::Save { item, response } => {
-                s.answers.insert(item, response);
+                Arc::make_mut(&mut s.answers).insert(item, response);
             }
             Command::Submit => {
                 s.phase = Phase::Done {
@@ -149,16 +149,16 @@ fn main() -> eframe::Result {
     }
     let mut state = ExamState {
         link: Link::Online,
-        candidate: Some(CandidateCard {
+        candidate: Some(Arc::new(CandidateCard {
             admission_no: "2026100001".into(),
             name: "王伟".into(),
             id_number_masked: "110105********0011".into(),
             seat: "A-01".into(),
             photo: sample_photo(),
-        }),
+        })),
         session_title: "低压电工作业 理论考试".into(),
         paper: Some(Arc::new(paper)),
-        answers,
+        answers: Arc::new(answers),
         unacked: 0,
         clock: Some(ClockView {
             remaining: Duration::from_secs(58 * 60 + 21),

@@ -59,15 +59,19 @@ pub struct SimulateReport {
     pub elapsed: Duration,
     /// Save latencies (click to acknowledgement), sorted.
     pub latencies: Vec<Duration>,
+    /// From the start until the last candidate had its paper: the login burst.
+    pub login_burst: Duration,
+    /// By then half of the candidates had their paper.
+    pub paper_p50: Duration,
+    /// The longest latency of a save clicked during the login burst.
+    pub max_during_burst: Duration,
+    /// Latencies of saves clicked after the login burst, sorted.
+    pub after_burst: Vec<Duration>,
 }
 
 impl SimulateReport {
     pub fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let idx = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[idx.min(self.latencies.len() - 1)]
+        percentile(&self.latencies, p)
     }
 
     /// The summary line, always the last line `simulate` prints.
@@ -93,15 +97,39 @@ impl SimulateReport {
                 .as_secs_f64()
                 * 1e3,
             secs
+        ) + &format!(
+            "\nlogin burst {:.1} s (half the papers delivered by {:.1} s; max save latency during it {:.1} ms); after it: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            self.login_burst.as_secs_f64(),
+            self.paper_p50.as_secs_f64(),
+            self.max_during_burst.as_secs_f64() * 1e3,
+            percentile(&self.after_burst, 0.50).as_secs_f64() * 1e3,
+            percentile(&self.after_burst, 0.99).as_secs_f64() * 1e3,
+            self.after_burst
+                .last()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1e3,
         )
     }
+}
+
+/// The `p` quantile of `sorted`.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
 }
 
 struct Outcome {
     submitted: bool,
     errors: u64,
-    latencies: Vec<Duration>,
+    /// (when the change was clicked, its latency).
+    latencies: Vec<(Instant, Duration)>,
     acknowledged: u64,
+    paper_at: Option<Instant>,
 }
 
 /// Runs the simulation to the end (every candidate submitted, or the deadline).
@@ -110,7 +138,12 @@ pub async fn run(config: SimulateConfig) -> anyhow::Result<SimulateReport> {
         (1..=SIMULATED_CANDIDATES_MAX).contains(&config.candidates),
         "--candidates must be between 1 and {SIMULATED_CANDIDATES_MAX}"
     );
-    let endpoint = backend::endpoint(config.server, config.pin)?;
+    // One socket for every simulated machine: give it the buffers of a site's socket.
+    let endpoint = exam_net::shared_client_endpoint(
+        config.server,
+        exam_net::client_config(config.pin, exam_protocol::ALPN_CANDIDATE)?,
+        exam_net::endpoint::SITE_SOCKET_BUFFER_BYTES,
+    )?;
     let (rec_tx, mut rec_rx) = mpsc::unbounded_channel::<RecordedAnswer>();
     let recorder = match config.record.clone() {
         Some(path) => {
@@ -144,19 +177,36 @@ pub async fn run(config: SimulateConfig) -> anyhow::Result<SimulateReport> {
         candidates: config.candidates,
         ..Default::default()
     };
+    let mut clicks = Vec::new();
+    let mut burst_end = started;
+    let mut papers = Vec::new();
     while let Some(res) = tasks.join_next().await {
         match res {
             Ok(o) => {
                 report.submitted += u32::from(o.submitted);
                 report.errors += o.errors;
                 report.acknowledged += o.acknowledged;
-                report.latencies.extend(o.latencies);
+                burst_end = burst_end.max(o.paper_at.unwrap_or(burst_end));
+                papers.extend(o.paper_at.map(|t| t - started));
+                clicks.extend(o.latencies);
             }
             Err(_) => report.errors += 1,
         }
     }
     report.elapsed = started.elapsed();
+    report.login_burst = burst_end - started;
+    papers.sort_unstable();
+    report.paper_p50 = percentile(&papers, 0.5);
+    for (clicked, latency) in clicks {
+        report.latencies.push(latency);
+        if clicked < burst_end {
+            report.max_during_burst = report.max_during_burst.max(latency);
+        } else {
+            report.after_burst.push(latency);
+        }
+    }
     report.latencies.sort_unstable();
+    report.after_burst.sort_unstable();
     if let Some(r) = recorder {
         r.await??;
     }
@@ -193,6 +243,7 @@ async fn candidate(
         errors: 0,
         latencies: Vec::new(),
         acknowledged: 0,
+        paper_at: None,
     };
     let admission_no = who.admission_no.to_string();
     let login = || Command::Login {
@@ -226,13 +277,15 @@ async fn candidate(
                     }
                     ClientEvent::PaperReady => {
                         if plan.is_empty() && let Some(p) = client.state().paper {
+                            out.paper_at = Some(Instant::now());
                             plan = p.items().cloned().collect();
                             next_action = tokio::time::Instant::now() + think(&mut rng, cfg.think);
                         }
                     }
                     ClientEvent::Acked { seq, item, response, latency } => {
                         out.acknowledged += 1;
-                        out.latencies.push(latency);
+                        let now = Instant::now();
+                        out.latencies.push((now.checked_sub(latency).unwrap_or(now), latency));
                         if let Some(r) = &record {
                             let _ = r.send(RecordedAnswer { admission_no: admission_no.clone(), item_id: item.to_string(), seq, response });
                         }

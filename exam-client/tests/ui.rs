@@ -62,7 +62,7 @@ impl ExamBackend for FakeBackend {
     fn send(&self, command: Command) {
         let mut inner = self.0.borrow_mut();
         if let Command::Save { item, response } = &command {
-            inner.state.answers.insert(item.clone(), response.clone());
+            Arc::make_mut(&mut inner.state.answers).insert(item.clone(), response.clone());
         }
         inner.sent.push(command);
     }
@@ -104,7 +104,7 @@ fn exam_state() -> ExamState {
     ExamState {
         link: Link::Online,
         phase: Phase::Exam,
-        candidate: Some(card()),
+        candidate: Some(Arc::new(card())),
         session_title: "低压电工作业".into(),
         paper: Some(paper()),
         clock: Some(ClockView {
@@ -263,7 +263,7 @@ fn the_waiting_room_shows_the_card_and_waits_for_the_proctor() {
             starts_in: None,
             at: Instant::now(),
         },
-        candidate: Some(card()),
+        candidate: Some(Arc::new(card())),
         session_title: "低压电工作业".into(),
         ..ExamState::default()
     };
@@ -567,7 +567,7 @@ fn submit_lists_unanswered_and_flagged_then_sends_submit() {
     let mut state = exam_state();
     let paper = paper();
     let first = paper.items().next().expect("items");
-    state.answers = BTreeMap::from([(first.id.clone(), answer_for(first))]);
+    state.answers = Arc::new(BTreeMap::from([(first.id.clone(), answer_for(first))]));
     let expected = state.unanswered_numbers();
     assert_eq!(expected, vec![2, 3, 4, 5]);
     let (mut harness, backend) = harness(state);
@@ -683,9 +683,7 @@ fn the_done_screen_says_why_and_shows_no_answers() {
     };
     let paper = paper();
     let first = paper.items().next().expect("items");
-    state
-        .answers
-        .insert(first.id.clone(), Response::Essay("我的答案".into()));
+    Arc::make_mut(&mut state.answers).insert(first.id.clone(), Response::Essay("我的答案".into()));
     let (mut harness, backend) = harness(state);
     harness.get_by_label("已交卷");
     harness.get_by_label("考试时间到，系统已自动交卷。");

@@ -8,8 +8,11 @@ pub use exam_site_core::limits::CONNECTIONS_MAX;
 /// Connections one network address may hold at once (a machine reconnecting briefly has two).
 /// Loopback (the server's own machine: demos, simulations) is not limited.
 pub const CONNECTIONS_PER_ADDRESS_MAX: usize = 4;
-/// TLS handshakes in progress at once; more are refused until some finish.
+/// TLS handshakes in progress at once; more wait their turn (first come, first served).
 pub const HANDSHAKES_MAX: usize = 256;
+/// How long a new connection may wait for a handshake slot before it is refused: well inside a
+/// candidate machine's connect timeout, so a burst of logins queues instead of backing off.
+pub const HANDSHAKE_QUEUE_WAIT: Duration = Duration::from_secs(3);
 /// A new connection must open its stream and say `Hello` within this time.
 pub const HELLO_DEADLINE: Duration = Duration::from_secs(10);
 /// A connection that has not logged in by then is closed (the machine reconnects by itself):
@@ -23,6 +26,8 @@ pub const EVENT_QUEUE_MAX: usize = 8_192;
 pub const WRITER_QUEUE_MAX: usize = 64;
 /// Most store operations committed in one transaction.
 pub const GROUP_COMMIT_OPS_MAX: usize = 4_096;
+/// A group commit that takes this long is logged as a warning.
+pub const SLOW_COMMIT_MS: u64 = 200;
 /// Store operations not yet committed beyond which the site stops taking answers (degraded)
 /// until the writer catches up.
 pub const STORE_BACKLOG_OPS_MAX: usize = 50_000;

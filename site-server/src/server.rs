@@ -188,7 +188,7 @@ fn open_engine(data_dir: &Path) -> anyhow::Result<(Engine, Arc<Paper>)> {
     // frame, none does. Refuse to start rather than leave candidates without a paper.
     if let Some(c) = restored.candidates.first() {
         let mut frames = PaperFrames::default();
-        frames.paper(&paper, c.seed, 0).and_then(|_| frames.media(&paper, c.seed)).map_err(|e| {
+        frames.paper(&paper, c.seed, 0).and_then(|_| frames.media(&paper)).map_err(|e| {
             anyhow::anyhow!("the session's paper cannot be sent to candidates ({e}); make its images smaller or fewer")
         })?;
     }
@@ -210,7 +210,8 @@ fn open_engine(data_dir: &Path) -> anyhow::Result<(Engine, Arc<Paper>)> {
 struct PaperFrames {
     papers: BTreeMap<u64, Bytes>,
     order: VecDeque<u64>,
-    media: BTreeMap<Vec<String>, Bytes>,
+    /// The images, the same for every order.
+    media: Option<Bytes>,
 }
 
 impl PaperFrames {
@@ -218,8 +219,7 @@ impl PaperFrames {
         if let Some(b) = self.papers.get(&seed) {
             return Ok(b.clone());
         }
-        let mut p = exam_domain::shuffle::candidate_paper(paper, seed);
-        p.media.clear();
+        let p = exam_domain::shuffle::candidate_order(paper, seed);
         let frame = Bytes::from(encode_frame(
             &SiteMsg::Paper { key, paper: p },
             FRAME_BYTES_MAX,
@@ -234,18 +234,14 @@ impl PaperFrames {
         Ok(frame)
     }
 
-    /// The images one candidate's paper shows (the same set for every order of the same items).
-    fn media(&mut self, paper: &Paper, seed: u64) -> anyhow::Result<Bytes> {
-        let files = exam_domain::shuffle::candidate_paper(paper, seed).media;
-        let names: Vec<String> = files.keys().cloned().collect();
-        if let Some(b) = self.media.get(&names) {
+    /// The images a candidate's paper shows.
+    fn media(&mut self, paper: &Paper) -> anyhow::Result<Bytes> {
+        if let Some(b) = &self.media {
             return Ok(b.clone());
         }
+        let files = exam_domain::shuffle::paper_media(paper);
         let frame = Bytes::from(encode_frame(&SiteMsg::Media { files }, FRAME_BYTES_MAX)?);
-        if self.media.len() >= 16 {
-            self.media.clear();
-        }
-        self.media.insert(names, frame.clone());
+        self.media = Some(frame.clone());
         Ok(frame)
     }
 }
@@ -469,13 +465,9 @@ impl Shell {
             incoming.refuse();
             return;
         }
-        let (Ok(permit), Ok(handshake)) = (
-            permits.clone().try_acquire_owned(),
-            handshakes.clone().try_acquire_owned(),
-        ) else {
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!(
                 max = CONNECTIONS_MAX,
-                handshakes = HANDSHAKES_MAX,
                 "refusing a connection: too many candidate machines connected or connecting"
             );
             incoming.refuse();
@@ -485,8 +477,20 @@ impl Shell {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let events = events.clone();
+        let handshakes = handshakes.clone();
         tokio::spawn(async move {
-            connection(incoming, conn, events.clone(), handshake).await;
+            // A burst of logins queues here rather than being refused into the machines' back-off.
+            match tokio::time::timeout(HANDSHAKE_QUEUE_WAIT, handshakes.acquire_owned()).await {
+                Ok(Ok(handshake)) => connection(incoming, conn, events.clone(), handshake).await,
+                _ => {
+                    tracing::warn!(
+                        handshakes = HANDSHAKES_MAX,
+                        wait_secs = HANDSHAKE_QUEUE_WAIT.as_secs(),
+                        "refusing a connection: no handshake slot in time"
+                    );
+                    incoming.refuse();
+                }
+            }
             drop(permit);
             let _ = events.send(Event::Ended { peer }).await;
         });
@@ -639,7 +643,7 @@ impl Shell {
                     let paper = self.paper.clone();
                     let frames = self
                         .frames
-                        .media(&paper, seed)
+                        .media(&paper)
                         .and_then(|m| Ok((m, self.frames.paper(&paper, seed, key)?)));
                     match frames {
                         Ok((media, paper)) => {

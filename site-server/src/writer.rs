@@ -11,7 +11,7 @@ use exam_site_core::StoreOp;
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 
-use crate::limits::{GROUP_COMMIT_OPS_MAX, WRITER_QUEUE_MAX};
+use crate::limits::{GROUP_COMMIT_OPS_MAX, SLOW_COMMIT_MS, WRITER_QUEUE_MAX};
 use crate::store;
 
 /// Longest wait between two tries of a failing commit.
@@ -116,7 +116,12 @@ pub fn spawn(
                     let started = Instant::now();
                     match store.commit(&ops) {
                         Ok(()) => {
-                            tracing::trace!(ops = ops.len(), ms = started.elapsed().as_millis() as u64, "group commit");
+                            let ms = started.elapsed().as_millis() as u64;
+                            if ms >= SLOW_COMMIT_MS {
+                                tracing::warn!(ops = ops.len(), ms, "a store commit was slow: every candidate's saves waited for it (is the disk overloaded?)");
+                            } else {
+                                tracing::trace!(ops = ops.len(), ms, "group commit");
+                            }
                             if failing {
                                 failing = false;
                                 tracing::warn!("store commits work again");

@@ -80,11 +80,13 @@ impl ClockView {
 pub struct ExamState {
     pub link: Link,
     pub phase: Phase,
-    pub candidate: Option<CandidateCard>,
+    /// Shared: its photo is not copied each time the state is published.
+    pub candidate: Option<Arc<CandidateCard>>,
     pub session_title: String,
     pub paper: Option<Arc<CandidatePaper>>,
-    /// The candidate's current answers (acknowledged or still in the journal).
-    pub answers: BTreeMap<ItemId, Response>,
+    /// The candidate's current answers (acknowledged or still in the journal). Shared, so that
+    /// publishing the state to the screen after every message copies no answers.
+    pub answers: Arc<BTreeMap<ItemId, Response>>,
     /// Changes written to the local journal and not yet acknowledged by the site.
     pub unacked: usize,
     pub clock: Option<ClockView>,
@@ -105,7 +107,7 @@ impl Default for ExamState {
             candidate: None,
             session_title: String::new(),
             paper: None,
-            answers: BTreeMap::new(),
+            answers: Arc::default(),
             unacked: 0,
             clock: None,
             submitting: false,

@@ -367,7 +367,16 @@ impl<S: JournalStorage> Session<S> {
         }
         self.next_local = after;
         self.made_at.insert(change.seq, now);
-        self.refresh_answers();
+        let pending = self.journal.as_ref().map(|j| j.state().pending.len());
+        match pending {
+            // The newest change of all is the one shown for its item.
+            Some(n) if self.is_pending(change.seq) => {
+                Arc::make_mut(&mut self.state.answers).insert(change.item, change.response);
+                self.state.unacked = n;
+                self.check_answers();
+            }
+            _ => self.refresh_answers(),
+        }
     }
 
     fn journal_failure(&mut self, e: JournalError) {
@@ -419,7 +428,7 @@ impl<S: JournalStorage> Session<S> {
                 self.auto_login = true;
                 self.stale_retries = 0;
                 self.open_journal(&candidate.admission_no, attempt);
-                self.state.candidate = Some(candidate);
+                self.state.candidate = Some(Arc::new(candidate));
                 self.state.session_title = session_title;
                 if matches!(self.state.phase, Phase::LoggedOut { .. }) {
                     self.state.phase = Phase::Waiting {
@@ -628,7 +637,10 @@ impl<S: JournalStorage> Session<S> {
                 latency,
             });
         }
-        self.refresh_answers();
+        // Acknowledged changes move from the journal to the stored answers: what is shown for
+        // each item (the change with the highest number) stays the same.
+        self.state.unacked = self.journal.as_ref().map_or(0, |j| j.state().pending.len());
+        self.check_answers();
         self.maybe_submit();
     }
 
@@ -737,7 +749,7 @@ impl<S: JournalStorage> Session<S> {
     }
 
     /// The answers shown: stored ones, overlaid by pending changes in number order.
-    fn refresh_answers(&mut self) {
+    fn shown_answers(&self) -> (BTreeMap<ItemId, Response>, usize) {
         let mut shown: BTreeMap<ItemId, (u64, Response)> = self.base.clone();
         let mut unacked = 0;
         if let Some(j) = &self.journal {
@@ -748,8 +760,32 @@ impl<S: JournalStorage> Session<S> {
                 }
             }
         }
-        self.state.answers = shown.into_iter().map(|(k, (_, r))| (k, r)).collect();
+        (
+            shown.into_iter().map(|(k, (_, r))| (k, r)).collect(),
+            unacked,
+        )
+    }
+
+    fn refresh_answers(&mut self) {
+        let (answers, unacked) = self.shown_answers();
+        self.state.answers = Arc::new(answers);
         self.state.unacked = unacked;
+    }
+
+    fn is_pending(&self, seq: u64) -> bool {
+        self.journal
+            .as_ref()
+            .is_some_and(|j| j.state().pending.contains_key(&seq))
+    }
+
+    /// In debug builds (every test and simulator seed): the answers kept up to date change by
+    /// change are the ones a full rebuild gives.
+    fn check_answers(&self) {
+        if cfg!(debug_assertions) {
+            let (answers, unacked) = self.shown_answers();
+            debug_assert_eq!(*self.state.answers, answers, "answers shown");
+            debug_assert_eq!(self.state.unacked, unacked, "changes not yet acknowledged");
+        }
     }
 }
 

@@ -2,12 +2,33 @@
 //! item (and of each choice blank), reproducible from the seed kept with the attempt. Sections keep their authored order;
 //! true/false items have no options to shuffle.
 
-use crate::media::image_refs;
+use std::collections::BTreeMap;
+
+use crate::media::{MediaFile, image_refs};
 use crate::paper::{CandidateItem, CandidatePaper, CandidateSection, ItemBody, Paper};
 use crate::rng::SplitMix64;
 
 /// Builds the paper one candidate sees. The same `(paper, seed)` always gives the same result.
 pub fn candidate_paper(paper: &Paper, seed: u64) -> CandidatePaper {
+    CandidatePaper {
+        media: paper_media(paper),
+        ..candidate_order(paper, seed)
+    }
+}
+
+/// The images a candidate's paper shows: every one its items refer to (every item is on every
+/// paper, so the set does not depend on the order).
+pub fn paper_media(paper: &Paper) -> BTreeMap<String, MediaFile> {
+    paper
+        .items()
+        .flat_map(|item| item.texts())
+        .flat_map(image_refs)
+        .filter_map(|path| Some((path.to_owned(), paper.media.get(path)?.clone())))
+        .collect()
+}
+
+/// [`candidate_paper`] without its images, which a site sends once in a frame of their own.
+pub fn candidate_order(paper: &Paper, seed: u64) -> CandidatePaper {
     let root = SplitMix64::new(seed);
     let sections = paper
         .sections
@@ -49,19 +70,12 @@ pub fn candidate_paper(paper: &Paper, seed: u64) -> CandidatePaper {
             }
         })
         .collect();
-    // Only the images this paper's items show (all of them: every item is on every paper).
-    let media = paper
-        .items()
-        .flat_map(|item| item.texts())
-        .flat_map(image_refs)
-        .filter_map(|path| Some((path.to_owned(), paper.media.get(path)?.clone())))
-        .collect();
     CandidatePaper {
         paper_id: paper.id.clone(),
         title: paper.title.clone(),
         time_limit_secs: paper.time_limit_secs,
         sections,
-        media,
+        media: BTreeMap::new(),
     }
 }
 

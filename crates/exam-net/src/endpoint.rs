@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use exam_crypto::Fingerprint;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{ClientConfig, Endpoint, IdleTimeout, ServerConfig, TransportConfig, VarInt};
+use quinn::{
+    ClientConfig, Endpoint, EndpointConfig, IdleTimeout, ServerConfig, TokioRuntime,
+    TransportConfig, VarInt,
+};
 use rustls::crypto::CryptoProvider;
 
 use crate::framed::NetError;
@@ -26,6 +29,13 @@ pub const STREAMS_PER_CONNECTION_MAX: u32 = 1;
 pub const SITE_RECEIVE_WINDOW_BYTES: u32 = 4 * exam_protocol::frame::CLIENT_FRAME_BYTES_MAX;
 /// Bytes a candidate machine lets the site have in flight: a whole paper frame and more.
 pub const CLIENT_RECEIVE_WINDOW_BYTES: u32 = 2 * exam_protocol::frame::FRAME_BYTES_MAX;
+/// The site's UDP socket buffers: room for every machine of a large room to send its first
+/// packet (1,200 bytes, padded) at the same moment. The kernel's default (about 208 KiB) drops
+/// most of a 1,000-machine login burst, and each dropped handshake packet costs its machine a
+/// retransmission timeout of a second or more. Linux grants at most `net.core.rmem_max`.
+pub const SITE_SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// A candidate machine's UDP socket buffers: one paper frame and its acknowledgements.
+pub const CLIENT_SOCKET_BUFFER_BYTES: usize = 1024 * 1024;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -56,7 +66,43 @@ pub fn server_endpoint(
     identity: &SiteIdentity,
     alpn: &[u8],
 ) -> Result<Endpoint, NetError> {
-    Ok(Endpoint::server(server_config(identity, alpn)?, addr)?)
+    let socket = udp_socket(addr, SITE_SOCKET_BUFFER_BYTES)?;
+    Ok(Endpoint::new(
+        EndpointConfig::default(),
+        Some(server_config(identity, alpn)?),
+        socket,
+        Arc::new(TokioRuntime),
+    )?)
+}
+
+/// A UDP socket bound to `addr` with receive and send buffers of `buffer_bytes` where the
+/// system allows it (it warns once when it grants less).
+fn udp_socket(addr: SocketAddr, buffer_bytes: usize) -> Result<std::net::UdpSocket, NetError> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer still works, it only drops more packets in a burst.
+    let _ = socket.set_recv_buffer_size(buffer_bytes);
+    let _ = socket.set_send_buffer_size(buffer_bytes);
+    let reported = socket.recv_buffer_size().unwrap_or(0);
+    // Linux reports twice what it grants (the doubling covers its bookkeeping).
+    let granted = if cfg!(target_os = "linux") {
+        reported / 2
+    } else {
+        reported
+    };
+    if granted < buffer_bytes {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(
+                wanted = buffer_bytes,
+                granted,
+                "the system grants a smaller UDP receive buffer than wanted; a burst of logins may \
+                 lose packets and take longer. Raise it with: sysctl -w net.core.rmem_max={buffer_bytes}"
+            );
+        });
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// Server settings serving `alpn` with `identity`. A running endpoint switches to a renewed
@@ -98,11 +144,27 @@ pub fn client_config(pin: Fingerprint, alpn: &[u8]) -> Result<ClientConfig, NetE
 
 /// A client endpoint on an ephemeral port of the right address family for `server`.
 pub fn client_endpoint(server: SocketAddr, config: ClientConfig) -> Result<Endpoint, NetError> {
+    shared_client_endpoint(server, config, CLIENT_SOCKET_BUFFER_BYTES)
+}
+
+/// A client endpoint whose socket buffers hold `buffer_bytes`: for one process that plays many
+/// candidate machines (a simulation) over one socket.
+pub fn shared_client_endpoint(
+    server: SocketAddr,
+    config: ClientConfig,
+    buffer_bytes: usize,
+) -> Result<Endpoint, NetError> {
     let bind: SocketAddr = match server {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let mut endpoint = Endpoint::client(bind)?;
+    let socket = udp_socket(bind, buffer_bytes)?;
+    let mut endpoint = Endpoint::new(
+        EndpointConfig::default(),
+        None,
+        socket,
+        Arc::new(TokioRuntime),
+    )?;
     endpoint.set_default_client_config(config);
     Ok(endpoint)
 }

@@ -12,7 +12,9 @@ pub mod framed;
 pub mod identity;
 pub mod pin;
 
-pub use endpoint::{client_config, client_endpoint, server_config, server_endpoint};
+pub use endpoint::{
+    client_config, client_endpoint, server_config, server_endpoint, shared_client_endpoint,
+};
 pub use framed::{FramedRecv, FramedSend, NetError};
 pub use identity::{IdentityError, RenewalState, SiteCa, SiteIdentity, renewal_due};
 
