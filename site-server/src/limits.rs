@@ -31,8 +31,11 @@ pub const SLOW_COMMIT_MS: u64 = 200;
 /// Store operations not yet committed beyond which the site stops taking answers (degraded)
 /// until the writer catches up.
 pub const STORE_BACKLOG_OPS_MAX: usize = 50_000;
-/// Candidate papers kept encoded for resending (one per order).
-pub const PAPER_FRAMES_CACHED_MAX: usize = 2_048;
+/// Candidate papers kept encoded for resending (one per order), the most recent ones: a machine
+/// that reconnects soon after its login gets its paper without encoding it again. Each order is
+/// one candidate's, so a larger cache would cost about 10 KiB per candidate for the whole exam
+/// to save a fraction of a millisecond per reconnect.
+pub const PAPER_FRAMES_CACHED_MAX: usize = 64;
 /// How often running clocks are persisted.
 pub const CHECKPOINT_MS: u64 = 5_000;
 /// How often connected candidates get a fresh clock reading.
