@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-1000}
 EXAM_KILL_CYCLES=$n cargo test --release -p site-server --test kill_restart -- --nocapture 2>&1 \
-  | grep -E "^kill loop|test result|panicked|assert"
+  | grep --line-buffered -E "^kill loop|test result|panicked|assert"

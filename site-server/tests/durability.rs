@@ -36,6 +36,8 @@ fn every_commit_syncs_the_write_ahead_log() {
         .spawn()
         .expect("strace runs (deploy/dev/install-deps.sh installs it)");
     let (addr, fp) = common::wait_ready(&mut server);
+    // Stops the traced server however the test ends, a failed assertion included.
+    let traced = Traced(server);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -56,15 +58,7 @@ fn every_commit_syncs_the_write_ahead_log() {
         }))
         .expect("simulate");
     assert_eq!(report.submitted, 5, "{}", report.summary());
-    // Killing strace alone would detach the site server and leave it running: stop the tracee
-    // (strace's only child) first.
-    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", server.id()))
-        .unwrap_or_default();
-    for pid in children.split_whitespace() {
-        let _ = Command::new("kill").args(["-9", pid]).status();
-    }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(traced);
     let text = std::fs::read_to_string(&trace).expect("trace");
     let wal_syncs = text
         .lines()
@@ -78,4 +72,20 @@ fn every_commit_syncs_the_write_ahead_log() {
         "{} changes acknowledged but the write-ahead log was synced only {wal_syncs} times",
         report.acknowledged
     );
+}
+
+/// `strace` and the site server it traces. Killing strace alone would detach the server and leave
+/// it running: the tracee (strace's only child) is stopped first.
+struct Traced(std::process::Child);
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.0.id()))
+            .unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -172,3 +172,27 @@ pub fn shared_client_endpoint(
     endpoint.set_default_client_config(config);
     Ok(endpoint)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_site_socket_gets_the_buffer_it_asks_for_as_far_as_the_system_allows() {
+        let socket =
+            udp_socket((Ipv4Addr::LOCALHOST, 0).into(), SITE_SOCKET_BUFFER_BYTES).expect("bind");
+        let reported = socket2::SockRef::from(&socket)
+            .recv_buffer_size()
+            .expect("buffer size");
+        // Linux grants at most net.core.rmem_max and reports twice what it grants.
+        let allowed = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        assert!(
+            reported / 2 >= SITE_SOCKET_BUFFER_BYTES.min(allowed),
+            "asked for {SITE_SOCKET_BUFFER_BYTES} bytes, the system allows {allowed}, got {}",
+            reported / 2
+        );
+    }
+}
