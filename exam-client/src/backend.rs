@@ -51,7 +51,7 @@ pub struct ClientConfig {
 }
 
 /// A QUIC endpoint for talking to the site at `server`, trusting only the CA pinned by `pin`.
-/// One endpoint serves any number of candidates (the simulator shares one).
+/// One endpoint serves any number of candidates.
 pub fn endpoint(server: SocketAddr, pin: Fingerprint) -> Result<quinn::Endpoint, NetError> {
     exam_net::client_endpoint(server, exam_net::client_config(pin, ALPN_CANDIDATE)?)
 }

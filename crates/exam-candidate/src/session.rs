@@ -367,15 +367,13 @@ impl<S: JournalStorage> Session<S> {
         }
         self.next_local = after;
         self.made_at.insert(change.seq, now);
-        let pending = self.journal.as_ref().map(|j| j.state().pending.len());
-        match pending {
+        if self.is_pending(change.seq) {
             // The newest change of all is the one shown for its item.
-            Some(n) if self.is_pending(change.seq) => {
-                Arc::make_mut(&mut self.state.answers).insert(change.item, change.response);
-                self.state.unacked = n;
-                self.check_answers();
-            }
-            _ => self.refresh_answers(),
+            Arc::make_mut(&mut self.state.answers).insert(change.item, change.response);
+            self.state.unacked = self.pending_count();
+            self.check_answers();
+        } else {
+            self.refresh_answers();
         }
     }
 
@@ -639,7 +637,7 @@ impl<S: JournalStorage> Session<S> {
         }
         // Acknowledged changes move from the journal to the stored answers: what is shown for
         // each item (the change with the highest number) stays the same.
-        self.state.unacked = self.journal.as_ref().map_or(0, |j| j.state().pending.len());
+        self.state.unacked = self.pending_count();
         self.check_answers();
         self.maybe_submit();
     }
@@ -770,6 +768,10 @@ impl<S: JournalStorage> Session<S> {
         let (answers, unacked) = self.shown_answers();
         self.state.answers = Arc::new(answers);
         self.state.unacked = unacked;
+    }
+
+    fn pending_count(&self) -> usize {
+        self.journal.as_ref().map_or(0, |j| j.state().pending.len())
     }
 
     fn is_pending(&self, seq: u64) -> bool {

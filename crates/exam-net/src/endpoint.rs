@@ -34,8 +34,6 @@ pub const CLIENT_RECEIVE_WINDOW_BYTES: u32 = 2 * exam_protocol::frame::FRAME_BYT
 /// most of a 1,000-machine login burst, and each dropped handshake packet costs its machine a
 /// retransmission timeout of a second or more. Linux grants at most `net.core.rmem_max`.
 pub const SITE_SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
-/// A candidate machine's UDP socket buffers: one paper frame and its acknowledgements.
-pub const CLIENT_SOCKET_BUFFER_BYTES: usize = 1024 * 1024;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -70,7 +68,7 @@ pub fn server_endpoint(
     identity: &SiteIdentity,
     alpn: &[u8],
 ) -> Result<Endpoint, NetError> {
-    let socket = udp_socket(addr, SITE_SOCKET_BUFFER_BYTES)?;
+    let socket = udp_socket(addr, Some(SITE_SOCKET_BUFFER_BYTES))?;
     Ok(Endpoint::new(
         EndpointConfig::default(),
         Some(server_config(identity, alpn)?),
@@ -79,11 +77,22 @@ pub fn server_endpoint(
     )?)
 }
 
-/// A UDP socket bound to `addr` with receive and send buffers of `buffer_bytes` where the
-/// system allows it (it warns once when it grants less).
-fn udp_socket(addr: SocketAddr, buffer_bytes: usize) -> Result<std::net::UdpSocket, NetError> {
+/// A UDP socket bound to `addr`, with receive and send buffers of `buffer_bytes` where the
+/// system allows it (it warns once when it grants less), or the system's default.
+fn udp_socket(
+    addr: SocketAddr,
+    buffer_bytes: Option<usize>,
+) -> Result<std::net::UdpSocket, NetError> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Some(buffer_bytes) = buffer_bytes {
+        buffers(&socket, buffer_bytes);
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+fn buffers(socket: &socket2::Socket, buffer_bytes: usize) {
     // Best effort: a smaller buffer still works, it only drops more packets in a burst.
     let _ = socket.set_recv_buffer_size(buffer_bytes);
     let _ = socket.set_send_buffer_size(buffer_bytes);
@@ -105,8 +114,6 @@ fn udp_socket(addr: SocketAddr, buffer_bytes: usize) -> Result<std::net::UdpSock
             );
         });
     }
-    socket.bind(&addr.into())?;
-    Ok(socket.into())
 }
 
 /// Server settings serving `alpn` with `identity`. A running endpoint switches to a renewed
@@ -146,9 +153,10 @@ pub fn client_config(pin: Fingerprint, alpn: &[u8]) -> Result<ClientConfig, NetE
     Ok(config)
 }
 
-/// A client endpoint on an ephemeral port of the right address family for `server`.
+/// A client endpoint on an ephemeral port of the right address family for `server` (the
+/// system's default socket buffers: one machine's traffic fits).
 pub fn client_endpoint(server: SocketAddr, config: ClientConfig) -> Result<Endpoint, NetError> {
-    shared_client_endpoint(server, config, CLIENT_SOCKET_BUFFER_BYTES)
+    client_endpoint_with(server, config, None)
 }
 
 /// A client endpoint whose socket buffers hold `buffer_bytes`: for one process that plays many
@@ -157,6 +165,14 @@ pub fn shared_client_endpoint(
     server: SocketAddr,
     config: ClientConfig,
     buffer_bytes: usize,
+) -> Result<Endpoint, NetError> {
+    client_endpoint_with(server, config, Some(buffer_bytes))
+}
+
+fn client_endpoint_with(
+    server: SocketAddr,
+    config: ClientConfig,
+    buffer_bytes: Option<usize>,
 ) -> Result<Endpoint, NetError> {
     let bind: SocketAddr = match server {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -179,8 +195,11 @@ mod tests {
 
     #[test]
     fn the_site_socket_gets_the_buffer_it_asks_for_as_far_as_the_system_allows() {
-        let socket =
-            udp_socket((Ipv4Addr::LOCALHOST, 0).into(), SITE_SOCKET_BUFFER_BYTES).expect("bind");
+        let socket = udp_socket(
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            Some(SITE_SOCKET_BUFFER_BYTES),
+        )
+        .expect("bind");
         let reported = socket2::SockRef::from(&socket)
             .recv_buffer_size()
             .expect("buffer size");
