@@ -281,6 +281,18 @@ fn status(data: &Path, json: bool) -> ExitCode {
         if let Some(e) = &s.last_error {
             println!("last store error: {e}");
         }
+        match &s.ack_latency {
+            Some(a) => println!(
+                "saves acknowledged: {} since start; just now {} in {} s, arrival to acknowledgement p50 {} ms, p99 {} ms, max {} ms",
+                s.saves_acknowledged,
+                a.count,
+                crate::limits::STATUS_EVERY.as_secs(),
+                a.p50_ms,
+                a.p99_ms,
+                a.max_ms
+            ),
+            None => println!("saves acknowledged: {} since start", s.saves_acknowledged),
+        }
         if let Some(free) = s.disk_free_bytes {
             let warn = if free < crate::limits::DISK_WARN_FREE_BYTES {
                 " — LOW: free space now"

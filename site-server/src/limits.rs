@@ -26,6 +26,11 @@ pub const EVENT_QUEUE_MAX: usize = 8_192;
 pub const WRITER_QUEUE_MAX: usize = 64;
 /// Most store operations committed in one transaction.
 pub const GROUP_COMMIT_OPS_MAX: usize = 4_096;
+/// Saves per connection whose arrival time is kept to measure their acknowledgement latency
+/// (more in flight are acknowledged all the same, only not measured).
+pub const SAVE_ARRIVALS_TRACKED_MAX: usize = 1_024;
+/// Acknowledgement latencies kept per status interval for its percentiles.
+pub const ACK_LATENCIES_KEPT_MAX: usize = 200_000;
 /// A group commit that takes this long is logged as a warning.
 pub const SLOW_COMMIT_MS: u64 = 200;
 /// Store operations not yet committed beyond which the site stops taking answers (degraded)

@@ -28,7 +28,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::ca::CertRenewer;
 use crate::limits::*;
-use crate::status::Status;
+use crate::status::{AckLatency, Status};
 use crate::store;
 use crate::writer::{self, Commit, WriterReport, WriterStats};
 
@@ -269,6 +269,10 @@ struct Shell {
     /// What the engine was last told about the store.
     told_trouble: Option<String>,
     status: Status,
+    /// When each save not yet answered arrived, per connection, in number order.
+    arrivals: BTreeMap<ConnId, VecDeque<(u64, Instant)>>,
+    /// Acknowledgement latencies (ms) since the status was last filled in.
+    ack_ms: Vec<u32>,
 }
 
 /// The event loop. Returns when `shutdown` resolves (after committing what is queued) or on an
@@ -304,6 +308,8 @@ async fn run(
         writer_failing: None,
         told_trouble: None,
         status: Status::new(&data_dir),
+        arrivals: BTreeMap::new(),
+        ack_ms: Vec::new(),
     };
     let mut status_tick = tokio::time::interval(STATUS_EVERY);
     status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -521,9 +527,18 @@ impl Shell {
                     },
                 );
             }
-            Event::Message { conn, req } => self.engine.handle(now, Input::Request { conn, req }),
+            Event::Message { conn, req } => {
+                if let Request::Save { seq, .. } = &req {
+                    let waiting = self.arrivals.entry(conn).or_default();
+                    if waiting.len() < SAVE_ARRIVALS_TRACKED_MAX {
+                        waiting.push_back((*seq, Instant::now()));
+                    }
+                }
+                self.engine.handle(now, Input::Request { conn, req });
+            }
             Event::Closed { conn } => {
                 self.conns.remove(&conn);
+                self.arrivals.remove(&conn);
                 self.engine.handle(now, Input::Disconnected { conn });
             }
             Event::Ended { peer } => {
@@ -606,6 +621,35 @@ impl Shell {
         self.status.logged_in = self.engine.connected_candidates();
         self.status.store_backlog_ops = self.uncommitted_ops;
         self.status.session_started = self.engine.session_started();
+        self.status.ack_latency = AckLatency::of(&mut self.ack_ms);
+        self.ack_ms.clear();
+    }
+
+    /// The site acknowledged the saves of `conn` up to `seq`.
+    fn acknowledged(&mut self, conn: ConnId, seq: u64) {
+        let Some(waiting) = self.arrivals.get_mut(&conn) else {
+            return;
+        };
+        while let Some(&(s, at)) = waiting.front() {
+            if s > seq {
+                break;
+            }
+            waiting.pop_front();
+            self.status.saves_acknowledged += 1;
+            if self.ack_ms.len() < ACK_LATENCIES_KEPT_MAX {
+                self.ack_ms
+                    .push(u32::try_from(at.elapsed().as_millis()).unwrap_or(u32::MAX));
+            }
+        }
+    }
+
+    /// The site refused the save `seq` of `conn` (saves before it may still be committing).
+    fn refused(&mut self, conn: ConnId, seq: u64) {
+        if let Some(waiting) = self.arrivals.get_mut(&conn)
+            && let Some(i) = waiting.iter().rposition(|&(s, _)| s == seq)
+        {
+            waiting.remove(i);
+        }
     }
 
     fn send_frame(&mut self, conn: ConnId, frame: Bytes) {
@@ -628,6 +672,11 @@ impl Shell {
                 Output::Send { conn, msg } => {
                     if !self.conns.contains_key(&conn) {
                         continue;
+                    }
+                    match &msg {
+                        SiteMsg::Ack { seq } => self.acknowledged(conn, *seq),
+                        SiteMsg::SaveRefused { seq, .. } => self.refused(conn, *seq),
+                        _ => {}
                     }
                     match encode_frame(&msg, FRAME_BYTES_MAX) {
                         Ok(f) => self.send_frame(conn, Bytes::from(f)),

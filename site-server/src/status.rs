@@ -31,9 +31,37 @@ pub struct Status {
     pub failed_commits: u64,
     pub last_error: Option<String>,
     pub alarms: u64,
+    /// Saves acknowledged since the server started.
+    pub saves_acknowledged: u64,
+    /// From a save's arrival at the site to its acknowledgement (committed), over the last
+    /// status interval; `None` when no save was acknowledged in it.
+    pub ack_latency: Option<AckLatency>,
     pub disk_free_bytes: Option<u64>,
     /// The server stopped cleanly.
     pub stopped: bool,
+}
+
+/// Acknowledgement latencies over one status interval, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckLatency {
+    pub count: usize,
+    pub p50_ms: u32,
+    pub p99_ms: u32,
+    pub max_ms: u32,
+}
+
+impl AckLatency {
+    /// The figures of `ms` (reordered in place); `None` for no latencies.
+    pub fn of(ms: &mut [u32]) -> Option<Self> {
+        ms.sort_unstable();
+        let at = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+        (!ms.is_empty()).then(|| Self {
+            count: ms.len(),
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+        })
+    }
 }
 
 impl Status {
@@ -101,4 +129,18 @@ fn disk_free_bytes(dir: &Path) -> Option<u64> {
 #[cfg(not(unix))]
 fn disk_free_bytes(_dir: &Path) -> Option<u64> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acknowledgement_latency_figures() {
+        assert_eq!(AckLatency::of(&mut []), None);
+        let mut ms: Vec<u32> = (1..=100).rev().collect();
+        let a = AckLatency::of(&mut ms).expect("figures");
+        assert_eq!((a.count, a.p50_ms, a.p99_ms, a.max_ms), (100, 51, 99, 100));
+        assert_eq!(AckLatency::of(&mut [7]).map(|a| a.p99_ms), Some(7));
+    }
 }

@@ -103,6 +103,8 @@ async fn a_full_disk_degrades_the_site_loudly_and_it_recovers_by_itself() {
         checked > acked_during,
         "answers flowed again after the recovery"
     );
+    // The operator sees them counted: every acknowledged change went through the site's count.
+    wait_for_status(&site, |s| s.saves_acknowledged >= checked as u64).await;
     site.site.stop().await.expect("stop");
 }
 
