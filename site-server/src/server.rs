@@ -250,6 +250,8 @@ struct ConnHandle {
     out: mpsc::Sender<Bytes>,
     quic: quinn::Connection,
     opened: Instant,
+    /// When each of its saves not yet answered arrived, in number order.
+    arrivals: VecDeque<(u64, Instant)>,
 }
 
 struct Shell {
@@ -269,8 +271,6 @@ struct Shell {
     /// What the engine was last told about the store.
     told_trouble: Option<String>,
     status: Status,
-    /// When each save not yet answered arrived, per connection, in number order.
-    arrivals: BTreeMap<ConnId, VecDeque<(u64, Instant)>>,
     /// Acknowledgement latencies (ms) since the status was last filled in.
     ack_ms: Vec<u32>,
 }
@@ -308,7 +308,6 @@ async fn run(
         writer_failing: None,
         told_trouble: None,
         status: Status::new(&data_dir),
-        arrivals: BTreeMap::new(),
         ack_ms: Vec::new(),
     };
     let mut status_tick = tokio::time::interval(STATUS_EVERY);
@@ -517,6 +516,7 @@ impl Shell {
                         out,
                         quic,
                         opened: Instant::now(),
+                        arrivals: VecDeque::new(),
                     },
                 );
                 self.engine.handle(
@@ -528,17 +528,16 @@ impl Shell {
                 );
             }
             Event::Message { conn, req } => {
-                if let Request::Save { seq, .. } = &req {
-                    let waiting = self.arrivals.entry(conn).or_default();
-                    if waiting.len() < SAVE_ARRIVALS_TRACKED_MAX {
-                        waiting.push_back((*seq, Instant::now()));
-                    }
+                if let Request::Save { seq, .. } = &req
+                    && let Some(c) = self.conns.get_mut(&conn)
+                    && c.arrivals.len() < SAVE_ARRIVALS_TRACKED_MAX
+                {
+                    c.arrivals.push_back((*seq, Instant::now()));
                 }
                 self.engine.handle(now, Input::Request { conn, req });
             }
             Event::Closed { conn } => {
                 self.conns.remove(&conn);
-                self.arrivals.remove(&conn);
                 self.engine.handle(now, Input::Disconnected { conn });
             }
             Event::Ended { peer } => {
@@ -627,14 +626,14 @@ impl Shell {
 
     /// The site acknowledged the saves of `conn` up to `seq`.
     fn acknowledged(&mut self, conn: ConnId, seq: u64) {
-        let Some(waiting) = self.arrivals.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        while let Some(&(s, at)) = waiting.front() {
+        while let Some(&(s, at)) = c.arrivals.front() {
             if s > seq {
                 break;
             }
-            waiting.pop_front();
+            c.arrivals.pop_front();
             self.status.saves_acknowledged += 1;
             if self.ack_ms.len() < ACK_LATENCIES_KEPT_MAX {
                 self.ack_ms
@@ -645,10 +644,10 @@ impl Shell {
 
     /// The site refused the save `seq` of `conn` (saves before it may still be committing).
     fn refused(&mut self, conn: ConnId, seq: u64) {
-        if let Some(waiting) = self.arrivals.get_mut(&conn)
-            && let Some(i) = waiting.iter().rposition(|&(s, _)| s == seq)
+        if let Some(c) = self.conns.get_mut(&conn)
+            && let Some(i) = c.arrivals.iter().rposition(|&(s, _)| s == seq)
         {
-            waiting.remove(i);
+            c.arrivals.remove(i);
         }
     }
 
