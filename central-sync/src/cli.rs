@@ -5,14 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::store::{self, Session};
+use crate::plans::{self, DEFAULT_CUTOFF_HOURS, NewPlan, NewSession, PASS_MARK_DEFAULT, PlanType};
 use crate::time;
-use crate::{content, rosters};
-
-/// Default hours before a session's start after which its roster is frozen.
-pub const DEFAULT_CUTOFF_HOURS: u32 = 48;
-/// Longest cutoff that can be set: 30 days.
-pub const CUTOFF_HOURS_MAX: u32 = 720;
+use crate::{blacklist, content, rosters, sites, store};
 
 #[derive(Parser)]
 #[command(
@@ -24,13 +19,19 @@ struct Cli {
     /// Data directory of the embedded store.
     #[arg(long, global = true, default_value = "central-data")]
     data: PathBuf,
+    /// Act as if it were this time (China Standard Time), e.g. to replay an import.
+    #[arg(long, global = true, hide = true)]
+    now: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Exam plans: sessions and their roster cutoff.
+    /// Exam sites (考点) and their rooms (考场).
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Exam plans: type, category, content, sessions; submit, approve, unlock; seats.
     #[command(subcommand)]
     Plan(PlanCommand),
     /// Candidate rosters of planned sessions.
@@ -42,6 +43,65 @@ enum Command {
     /// Question content: QTI 2.1 / 3.0 packages.
     #[command(subcommand)]
     Content(ContentCommand),
+    /// People barred from exams for a penalty period (黑名单).
+    #[command(subcommand)]
+    Blacklist(BlacklistCommand),
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Register a site.
+    Add {
+        /// Site code: letters, digits and '-', at most 32.
+        code: String,
+        name: String,
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Rooms of a site.
+    #[command(subcommand)]
+    Room(RoomCommand),
+    /// List the sites with their rooms.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a site: rooms, capacities, disabled rooms and seats.
+    Show {
+        code: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoomCommand {
+    /// Add a room to a site.
+    Add {
+        site: String,
+        /// Room code: letters, digits and '-', at most 32.
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// Seats, numbered 1..=capacity (at most 500).
+        #[arg(long)]
+        capacity: u32,
+    },
+    /// Disable a room: it gets no new seats (rooms are never deleted).
+    Disable {
+        site: String,
+        room: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Disable a broken seat: seating skips it.
+    SeatDisable {
+        site: String,
+        room: String,
+        seat: u32,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -58,9 +118,18 @@ enum RosterCommand {
         /// Write the rejected rows, with the reasons, to this .xlsx to fix and import again.
         #[arg(long)]
         report: Option<PathBuf>,
-        /// Act as if it were this time (China Standard Time), e.g. to replay an import.
-        #[arg(long, hide = true)]
-        now: Option<String>,
+        /// Who imports (for the plan's log); default: the login name.
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Remove one candidate from a session's roster (draft plan, before the cutoff).
+    Remove {
+        session: String,
+        id_number: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        reason: String,
     },
     /// Write a blank roster template with filling instructions.
     Template { out: PathBuf },
@@ -99,22 +168,155 @@ enum ContentCommand {
 }
 
 #[derive(Subcommand)]
-enum PlanCommand {
-    /// Add a session to the plan.
+enum BlacklistCommand {
+    /// Ban a person through a day (inclusive).
     Add {
-        /// Session id, e.g. 2026-12-DYDG-01.
+        id_number: String,
+        #[arg(long)]
+        reason: String,
+        /// Last day of the ban, YYYY-MM-DD.
+        #[arg(long)]
+        until: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// List the bans in force (with --all, every ban ever added, lifted ones included).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift a ban in force.
+    Lift {
+        id_number: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Create a draft plan.
+    Create {
+        /// Plan id, e.g. 2026-12-TZZY-DY.
         id: String,
+        /// Plan type (the Chinese names work too: 继续教育在线考试, 新取证在线考试, 新取证线下考试, 复审/换证).
+        #[arg(long = "type", value_enum)]
+        plan_type: PlanType,
+        /// Certificate category, e.g. 特种作业 or 安全生产管理人员.
+        #[arg(long)]
+        category: String,
+        /// Work type, e.g. 低压电工作业.
+        #[arg(long)]
+        work_type: String,
         #[arg(long)]
         title: String,
+        /// Id of an imported content package (see `content list`).
+        #[arg(long)]
+        content: String,
+        /// Pass mark in percent of the maximum score.
+        #[arg(long, default_value_t = PASS_MARK_DEFAULT)]
+        pass_mark: u32,
+        /// Who creates it (for the plan's log); default: the login name.
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Sessions of a plan.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Submit a draft plan for approval (locks it).
+    Submit {
+        id: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Approve a submitted plan: gives admission numbers, seats and paper seeds.
+    Approve {
+        id: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Send a submitted or approved plan back to draft so it can change.
+    Unlock {
+        id: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show a plan: state, sessions, counts, the log.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the plans and their sessions.
+    List,
+    /// List the seats of a session.
+    Seats {
+        session: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Seats of a session.
+    #[command(subcommand)]
+    Seat(SeatCommand),
+    /// Replaced by `plan create` and `plan session add`.
+    #[command(hide = true)]
+    Add {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionCommand {
+    /// Add a session to a draft plan (a session of the legacy plan with that id is moved in).
+    Add {
+        plan: String,
+        /// Session id, e.g. 2026-12-DYDG-01.
+        session: String,
+        /// The site's code.
+        #[arg(long)]
+        site: String,
+        /// The site's rooms, in seating order: R1,R2.
+        #[arg(long, value_delimiter = ',')]
+        rooms: Vec<String>,
         /// Start, China Standard Time: "YYYY-MM-DD HH:MM".
         #[arg(long)]
         starts_at: String,
+        /// Minutes, 10 to 600.
+        #[arg(long)]
+        duration_min: u32,
+        /// Minutes after the start a candidate may still log in, 0 to the duration.
+        #[arg(long)]
+        latest_login_min: u32,
         /// Hours before the start after which roster changes are refused.
         #[arg(long, default_value_t = DEFAULT_CUTOFF_HOURS)]
         roster_cutoff_hours: u32,
+        #[arg(long)]
+        by: Option<String>,
     },
-    /// List the sessions.
-    List,
+}
+
+#[derive(Subcommand)]
+enum SeatCommand {
+    /// Move one candidate to another seat by hand (draft plans only: unlock an approved one).
+    Move {
+        session: String,
+        id_number: String,
+        #[arg(long)]
+        room: String,
+        #[arg(long)]
+        seat: u32,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -136,65 +338,47 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Who runs the command when `--by` is not given: the login name.
+fn operator(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let now = match &cli.now {
+        Some(t) => time::parse_cst(t)?,
+        None => store::unix_ms(),
+    };
+    if let Command::Plan(PlanCommand::Add { .. }) = cli.command {
+        anyhow::bail!(
+            "`plan add` 已由新命令取代：先用 `central-sync plan create` 建立计划，再用 `central-sync plan session add` 添加场次 / `plan add` was replaced: create a plan with `central-sync plan create`, then add its sessions with `central-sync plan session add`"
+        );
+    }
     let mut conn = store::open(&cli.data)?;
     match cli.command {
-        Command::Plan(PlanCommand::Add {
-            id,
-            title,
-            starts_at,
-            roster_cutoff_hours,
-        }) => {
-            anyhow::ensure!(
-                !id.trim().is_empty()
-                    && id.len() <= 64
-                    && id
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-                "场次编号只能包含字母、数字、“-”和“_”（最多 64 个） / a session id may contain only letters, digits, '-' and '_' (at most 64)"
-            );
-            anyhow::ensure!(
-                roster_cutoff_hours <= CUTOFF_HOURS_MAX,
-                "--roster-cutoff-hours must be at most {CUTOFF_HOURS_MAX}"
-            );
-            let s = Session {
-                id,
-                title,
-                starts_at_unix_ms: time::parse_cst(&starts_at)?,
-                roster_cutoff_hours,
-            };
-            anyhow::ensure!(
-                store::add_session(&conn, &s)?,
-                "场次 {} 已存在，未做任何修改 / session {} exists already; nothing changed",
-                s.id,
-                s.id
-            );
-            println!(
-                "added session {} ({}), starts {} CST, roster frozen from {} CST",
-                s.id,
-                s.title,
-                time::format_cst(s.starts_at_unix_ms),
-                time::format_cst(s.roster_cutoff_unix_ms())
-            );
-            Ok(())
-        }
+        Command::Site(cmd) => site(&mut conn, cmd, now),
+        Command::Plan(cmd) => plan(&mut conn, cmd, now),
+        Command::Blacklist(cmd) => blacklist_cmd(&mut conn, cmd, now),
         Command::Roster(RosterCommand::Import {
             file,
             session,
             json,
             report,
-            now,
+            by,
         }) => {
-            let now = match now {
-                Some(t) => time::parse_cst(&t)?,
-                None => store::unix_ms(),
-            };
-            let result = rosters::import(&mut conn, &session, &file, now)?;
+            let result = rosters::import(&mut conn, &session, &file, now, &operator(by))?;
             if let Some(out) = &report {
                 exam_content::roster::write_report_xlsx(&result, out)?;
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&result)?);
+                print_json(&result)?;
             } else {
                 print!("{}", rosters::roster_summary(&result));
                 let n = rosters::count(&conn, &session)?;
@@ -210,6 +394,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Roster(RosterCommand::Remove {
+            session,
+            id_number,
+            by,
+            reason,
+        }) => {
+            rosters::remove(&mut conn, &session, &id_number, &by, &reason, now)?;
+            let n = rosters::count(&conn, &session)?;
+            println!(
+                "已从场次 {session} 移出 {id_number}，现有 {n} 名考生 / removed {id_number} from session {session}, which now has {n} candidates"
+            );
+            Ok(())
+        }
         Command::Roster(RosterCommand::Template { out }) => {
             exam_content::roster::write_template_xlsx(&out)?;
             println!("{}", out.display());
@@ -217,9 +414,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Photos(PhotosCommand::Import { file, json }) => {
             let bytes = read_bounded(&file, rosters::PHOTO_ARCHIVE_BYTES_MAX)?;
-            let result = rosters::import_photos(&mut conn, &bytes, store::unix_ms())?;
+            let result = rosters::import_photos(&mut conn, &bytes, now)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&result)?);
+                print_json(&result)?;
             } else {
                 print!("{}", rosters::photo_summary(&result));
             }
@@ -237,7 +434,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or("content");
             let imported = content::import(&mut conn, &bytes, stem, accept_problems)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&imported)?);
+                print_json(&imported)?;
             } else {
                 print!("{}", content::summary(&imported.report));
                 if imported.added {
@@ -251,7 +448,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Content(ContentCommand::Show { id, json }) => {
             let report = content::show(&conn, &id)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                print_json(&report)?;
             } else {
                 print!("{}", content::summary(&report));
             }
@@ -263,19 +460,272 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Plan(PlanCommand::List) => {
-            for s in store::sessions(&conn)? {
-                println!(
-                    "{}\t{}\tstarts {}\troster cutoff {}",
-                    s.id,
-                    s.title,
-                    time::format_cst(s.starts_at_unix_ms),
-                    time::format_cst(s.roster_cutoff_unix_ms())
-                );
+    }
+}
+
+fn site(conn: &mut rusqlite::Connection, cmd: SiteCommand, now: i64) -> anyhow::Result<()> {
+    match cmd {
+        SiteCommand::Add {
+            code,
+            name,
+            address,
+        } => {
+            let s = sites::add_at(conn, &code, &name, address.as_deref(), now)?;
+            println!(
+                "已登记考点 {} {} / registered site {} ({})",
+                s.code, s.name, s.code, s.name
+            );
+        }
+        SiteCommand::Room(RoomCommand::Add {
+            site,
+            code,
+            name,
+            capacity,
+        }) => {
+            let r = sites::add_room(conn, &site, &code, &name, capacity, now)?;
+            println!(
+                "考点 {site} 已添加考场 {}（{} 个座位） / added room {} with {} seats to site {site}",
+                r.code, r.capacity, r.code, r.capacity
+            );
+        }
+        SiteCommand::Room(RoomCommand::Disable { site, room, reason }) => {
+            sites::disable_room(conn, &site, &room, &reason, now)?;
+            println!(
+                "考场 {site}/{room} 已停用，不再安排座位 / room {site}/{room} is disabled: it gets no new seats"
+            );
+        }
+        SiteCommand::Room(RoomCommand::SeatDisable {
+            site,
+            room,
+            seat,
+            reason,
+        }) => {
+            let r = sites::disable_seat(conn, &site, &room, seat, &reason, now)?;
+            println!(
+                "考场 {site}/{room} 的 {seat} 号座位已停用，可用座位 {} 个 / seat {seat} of room {site}/{room} is disabled; {} seats usable",
+                r.usable_seats().len(),
+                r.usable_seats().len()
+            );
+        }
+        SiteCommand::List { json } => {
+            let all = sites::list(conn)?;
+            if json {
+                print_json(&all)?;
+            } else {
+                for d in &all {
+                    print!("{}", sites::summary(d));
+                }
             }
-            Ok(())
+        }
+        SiteCommand::Show { code, json } => {
+            let d = sites::show(conn, &code)?;
+            if json {
+                print_json(&d)?;
+            } else {
+                print!("{}", sites::summary(&d));
+            }
         }
     }
+    Ok(())
+}
+
+fn plan(conn: &mut rusqlite::Connection, cmd: PlanCommand, now: i64) -> anyhow::Result<()> {
+    match cmd {
+        PlanCommand::Create {
+            id,
+            plan_type,
+            category,
+            work_type,
+            title,
+            content,
+            pass_mark,
+            by,
+        } => {
+            let p = plans::create(
+                conn,
+                &NewPlan {
+                    id,
+                    plan_type,
+                    category,
+                    work_type,
+                    title,
+                    content_id: content,
+                    pass_mark_percent: pass_mark,
+                },
+                &operator(by),
+                now,
+            )?;
+            println!(
+                "已建立计划 {}（{}，草稿） / created plan {} ({}, draft)",
+                p.id,
+                plan_type.chinese(),
+                p.id,
+                plan_type.as_str()
+            );
+        }
+        PlanCommand::Session(SessionCommand::Add {
+            plan,
+            session,
+            site,
+            rooms,
+            starts_at,
+            duration_min,
+            latest_login_min,
+            roster_cutoff_hours,
+            by,
+        }) => {
+            let s = plans::add_session(
+                conn,
+                &NewSession {
+                    plan_id: plan,
+                    session_id: session,
+                    site_code: site,
+                    rooms,
+                    starts_at_unix_ms: time::parse_cst(&starts_at)?,
+                    duration_min,
+                    latest_login_min,
+                    roster_cutoff_hours,
+                },
+                &operator(by),
+                now,
+            )?;
+            println!(
+                "added session {} (no. {}) to plan {}, starts {} CST, roster frozen from {} CST",
+                s.id,
+                s.seq,
+                s.plan_id,
+                time::format_cst(s.starts_at_unix_ms),
+                time::format_cst(s.roster_cutoff_unix_ms())
+            );
+        }
+        PlanCommand::Submit { id, by } => {
+            plans::submit(conn, &id, &operator(by), now)?;
+            println!(
+                "计划 {id} 已提交，等待审批，已锁定 / plan {id} is submitted for approval and locked"
+            );
+        }
+        PlanCommand::Approve { id, by } => {
+            let a = plans::approve(conn, &id, &by, now)?;
+            println!("计划 {id} 已审批 / plan {id} is approved");
+            for (s, n, new) in &a.sessions {
+                println!(
+                    "  场次 / session {s}: {n} 名考生已安排座位，其中新安排 {new} 名 / {n} candidates seated, {new} newly"
+                );
+            }
+        }
+        PlanCommand::Unlock { id, by, reason } => {
+            plans::unlock(conn, &id, &by, &reason, now)?;
+            println!("计划 {id} 已解锁，回到草稿状态 / plan {id} is unlocked and back to draft");
+        }
+        PlanCommand::Show { id, json } => {
+            let d = plans::show(conn, &id)?;
+            if json {
+                print_json(&d)?;
+            } else {
+                print!("{}", plans::summary(&d));
+            }
+        }
+        PlanCommand::List => {
+            for p in plans::list(conn)? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    p.id,
+                    p.state.as_str(),
+                    p.plan_type.map_or("legacy", PlanType::as_str),
+                    p.title
+                );
+                for s in store::plan_sessions(conn, &p.id)? {
+                    println!(
+                        "  {}\t{}\tstarts {}\troster cutoff {}",
+                        s.id,
+                        s.site_code.as_deref().unwrap_or("-"),
+                        time::format_cst(s.starts_at_unix_ms),
+                        time::format_cst(s.roster_cutoff_unix_ms())
+                    );
+                }
+            }
+        }
+        PlanCommand::Seats { session, json } => {
+            let rows = plans::seats(conn, &session)?;
+            if json {
+                print_json(&rows)?;
+            } else {
+                for r in &rows {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        r.room.as_deref().unwrap_or("-"),
+                        r.seat.map_or("-".into(), |s| s.to_string()),
+                        r.admission_no.as_deref().unwrap_or("-"),
+                        r.id_number,
+                        r.name
+                    );
+                }
+            }
+        }
+        PlanCommand::Seat(SeatCommand::Move {
+            session,
+            id_number,
+            room,
+            seat,
+            by,
+            reason,
+        }) => {
+            let r = plans::move_seat(conn, &session, &id_number, &room, seat, &by, &reason, now)?;
+            println!(
+                "{} {} 已调到考场 {room} 的 {seat} 号座位 / moved to seat {seat} of room {room}",
+                r.id_number, r.name
+            );
+        }
+        PlanCommand::Add { .. } => unreachable!("handled before the store is opened"),
+    }
+    Ok(())
+}
+
+fn blacklist_cmd(
+    conn: &mut rusqlite::Connection,
+    cmd: BlacklistCommand,
+    now: i64,
+) -> anyhow::Result<()> {
+    match cmd {
+        BlacklistCommand::Add {
+            id_number,
+            reason,
+            until,
+            by,
+        } => {
+            let b = blacklist::add(conn, &id_number, &reason, &until, &by, now)?;
+            println!(
+                "{} 已列入黑名单，禁考至 {} / {} is banned until {}",
+                b.id_number, b.until_date, b.id_number, b.until_date
+            );
+            let seated = blacklist::seated_in_approved(conn, &b)?;
+            for (plan, session) in seated {
+                println!(
+                    "注意：此人在已审批计划 {plan} 的场次 {session} 中；请解锁计划并移出此人后重新审批 / note: this person is in session {session} of the approved plan {plan}: unlock the plan, remove them and approve again"
+                );
+            }
+        }
+        BlacklistCommand::List { all, json } => {
+            let bans = blacklist::list(conn, now, all)?;
+            if json {
+                print_json(&bans)?;
+            } else {
+                print!("{}", blacklist::summary(&bans));
+            }
+        }
+        BlacklistCommand::Lift {
+            id_number,
+            reason,
+            by,
+        } => {
+            let b = blacklist::lift(conn, &id_number, &reason, &by, now)?;
+            println!(
+                "{} 的禁考已解除 / the ban of {} is lifted",
+                b.id_number, b.id_number
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Reads a whole file, refusing one larger than `max` bytes before reading it.

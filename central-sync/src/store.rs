@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 
 const APPLICATION_ID: i32 = 0x4558_4D43; // "EXMC"
 pub const DB_FILE: &str = "central.db";
@@ -42,7 +42,111 @@ const MIGRATIONS: &[&str] = &[
          package BLOB NOT NULL,
          imported_at_unix_ms INTEGER NOT NULL
      );",
+    // 2: sites and rooms, plans with a state and a log, seats and admission numbers, bans.
+    //
+    // Existing sessions become sessions of one implicit plan, `LEGACY` (created only when there
+    // are sessions): a draft that cannot be submitted, whose sessions keep their candidates and
+    // take roster imports as before. `plan session add PLAN SESSION …` moves such a session into
+    // a real plan, giving it a site, rooms and times (see `plans::add_session`). Sessions are
+    // numbered (`seq`, for admission numbers) by start time, then id.
+    "CREATE TABLE sites (
+         code TEXT PRIMARY KEY,
+         name TEXT NOT NULL,
+         address TEXT,
+         created_at_unix_ms INTEGER NOT NULL
+     );
+     CREATE TABLE rooms (
+         site_code TEXT NOT NULL REFERENCES sites(code),
+         code TEXT NOT NULL,
+         name TEXT NOT NULL,
+         capacity INTEGER NOT NULL,
+         created_at_unix_ms INTEGER NOT NULL,
+         disabled_at_unix_ms INTEGER,
+         disabled_reason TEXT,
+         PRIMARY KEY (site_code, code)
+     );
+     CREATE TABLE disabled_seats (
+         site_code TEXT NOT NULL,
+         room_code TEXT NOT NULL,
+         seat INTEGER NOT NULL,
+         reason TEXT NOT NULL,
+         at_unix_ms INTEGER NOT NULL,
+         PRIMARY KEY (site_code, room_code, seat),
+         FOREIGN KEY (site_code, room_code) REFERENCES rooms(site_code, code)
+     );
+     CREATE TABLE plans (
+         id TEXT PRIMARY KEY,
+         plan_type TEXT,
+         category TEXT NOT NULL DEFAULT '',
+         work_type TEXT NOT NULL DEFAULT '',
+         title TEXT NOT NULL,
+         content_id TEXT REFERENCES content(id),
+         pass_mark_percent INTEGER NOT NULL,
+         state TEXT NOT NULL CHECK (state IN ('draft', 'submitted', 'approved')),
+         legacy INTEGER NOT NULL DEFAULT 0,
+         created_at_unix_ms INTEGER NOT NULL
+     );
+     CREATE TABLE plan_log (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         plan_id TEXT NOT NULL REFERENCES plans(id),
+         at_unix_ms INTEGER NOT NULL,
+         by_name TEXT NOT NULL,
+         action TEXT NOT NULL,
+         reason TEXT,
+         detail TEXT NOT NULL DEFAULT ''
+     );
+     INSERT INTO plans (id, plan_type, title, content_id, pass_mark_percent, state, legacy, created_at_unix_ms)
+         SELECT 'LEGACY', NULL, '迁移前的场次 / sessions from before plans', NULL, 60, 'draft', 1,
+                CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+         WHERE EXISTS (SELECT 1 FROM sessions);
+     INSERT INTO plan_log (plan_id, at_unix_ms, by_name, action, detail)
+         SELECT 'LEGACY', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER), 'central-sync',
+                'migrated', (SELECT count(*) FROM sessions) || ' sessions from before plans'
+         WHERE EXISTS (SELECT 1 FROM sessions);
+     ALTER TABLE sessions ADD COLUMN plan_id TEXT REFERENCES plans(id);
+     ALTER TABLE sessions ADD COLUMN seq INTEGER;
+     ALTER TABLE sessions ADD COLUMN site_code TEXT REFERENCES sites(code);
+     ALTER TABLE sessions ADD COLUMN duration_min INTEGER;
+     ALTER TABLE sessions ADD COLUMN latest_login_min INTEGER;
+     ALTER TABLE sessions ADD COLUMN seat_seed INTEGER;
+     ALTER TABLE sessions ADD COLUMN last_admission INTEGER NOT NULL DEFAULT 0;
+     UPDATE sessions SET plan_id = 'LEGACY',
+         seq = (SELECT count(*) FROM sessions s2
+                WHERE s2.starts_at_unix_ms < sessions.starts_at_unix_ms
+                   OR (s2.starts_at_unix_ms = sessions.starts_at_unix_ms AND s2.id <= sessions.id));
+     CREATE UNIQUE INDEX sessions_seq ON sessions(seq);
+     CREATE TABLE session_rooms (
+         session_id TEXT NOT NULL REFERENCES sessions(id),
+         position INTEGER NOT NULL,
+         site_code TEXT NOT NULL,
+         room_code TEXT NOT NULL,
+         PRIMARY KEY (session_id, room_code),
+         UNIQUE (session_id, position),
+         FOREIGN KEY (site_code, room_code) REFERENCES rooms(site_code, code)
+     );
+     ALTER TABLE candidates ADD COLUMN admission_no TEXT;
+     ALTER TABLE candidates ADD COLUMN room_code TEXT;
+     ALTER TABLE candidates ADD COLUMN seat INTEGER;
+     ALTER TABLE candidates ADD COLUMN paper_seed INTEGER;
+     CREATE UNIQUE INDEX candidates_admission_no ON candidates(admission_no);
+     CREATE UNIQUE INDEX candidates_seat ON candidates(session_id, room_code, seat);
+     CREATE TABLE bans (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         id_number TEXT NOT NULL,
+         reason TEXT NOT NULL,
+         until_date TEXT NOT NULL,
+         until_unix_ms INTEGER NOT NULL,
+         added_by TEXT NOT NULL,
+         added_at_unix_ms INTEGER NOT NULL,
+         lifted_at_unix_ms INTEGER,
+         lifted_by TEXT,
+         lift_reason TEXT
+     );
+     CREATE INDEX bans_id_number ON bans(id_number);",
 ];
+
+/// The plan that holds the sessions created before plans existed (see migration 2).
+pub const LEGACY_PLAN_ID: &str = "LEGACY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -108,13 +212,20 @@ pub fn unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// An exam session in the plan.
+/// An exam session of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Session {
     pub id: String,
+    pub plan_id: String,
+    /// Central-wide number of the session, the first part of its admission numbers.
+    pub seq: u32,
     pub title: String,
     pub starts_at_unix_ms: i64,
     pub roster_cutoff_hours: u32,
+    /// `None` only for a session of the legacy plan.
+    pub site_code: Option<String>,
+    pub duration_min: Option<u32>,
+    pub latest_login_min: Option<u32>,
 }
 
 impl Session {
@@ -124,41 +235,46 @@ impl Session {
     }
 }
 
+const SESSION_COLUMNS: &str = "id, plan_id, seq, title, starts_at_unix_ms, roster_cutoff_hours, site_code, duration_min, latest_login_min";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: r.get(0)?,
+        plan_id: r.get(1)?,
+        seq: r.get(2)?,
+        title: r.get(3)?,
+        starts_at_unix_ms: r.get(4)?,
+        roster_cutoff_hours: r.get(5)?,
+        site_code: r.get(6)?,
+        duration_min: r.get(7)?,
+        latest_login_min: r.get(8)?,
+    })
+}
+
 pub fn session(conn: &Connection, id: &str) -> Result<Option<Session>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT id, title, starts_at_unix_ms, roster_cutoff_hours FROM sessions WHERE id = ?1",
+            &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"),
             [id],
-            |r| {
-                Ok(Session {
-                    id: r.get(0)?,
-                    title: r.get(1)?,
-                    starts_at_unix_ms: r.get(2)?,
-                    roster_cutoff_hours: r.get(3)?,
-                })
-            },
+            session_row,
         )
         .optional()?)
 }
 
+/// Every session, by start time.
 pub fn sessions(conn: &Connection) -> Result<Vec<Session>, StoreError> {
-    let mut stmt = conn.prepare("SELECT id, title, starts_at_unix_ms, roster_cutoff_hours FROM sessions ORDER BY starts_at_unix_ms, id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Session {
-            id: r.get(0)?,
-            title: r.get(1)?,
-            starts_at_unix_ms: r.get(2)?,
-            roster_cutoff_hours: r.get(3)?,
-        })
-    })?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions ORDER BY starts_at_unix_ms, id"
+    ))?;
+    let rows = stmt.query_map([], session_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Adds a session; false if one with that id exists already (nothing changed).
-pub fn add_session(conn: &Connection, s: &Session) -> Result<bool, StoreError> {
-    let n = conn.execute(
-        "INSERT OR IGNORE INTO sessions (id, title, starts_at_unix_ms, roster_cutoff_hours) VALUES (?1, ?2, ?3, ?4)",
-        params![s.id, s.title, s.starts_at_unix_ms, s.roster_cutoff_hours],
-    )?;
-    Ok(n == 1)
+/// The sessions of a plan, by start time.
+pub fn plan_sessions(conn: &Connection, plan_id: &str) -> Result<Vec<Session>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE plan_id = ?1 ORDER BY starts_at_unix_ms, id"
+    ))?;
+    let rows = stmt.query_map([plan_id], session_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

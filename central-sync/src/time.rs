@@ -71,6 +71,11 @@ pub fn format_cst(unix_ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", mins / 60, mins % 60)
 }
 
+/// The calendar date `(year, month, day)` in China Standard Time of Unix milliseconds.
+pub fn cst_date(unix_ms: i64) -> (i64, i64, i64) {
+    civil_from_days((unix_ms + CST_OFFSET_MS).div_euclid(86_400_000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
