@@ -258,7 +258,7 @@ pub enum PlanError {
     NoSessions(String),
     #[error(
         "座位不足，未审批，未做任何修改；请给场次增加考场或减少考生 / not enough seats, so the plan was not approved and nothing changed: give the session more rooms or fewer candidates:\n{}",
-        lines(.0, |s| format!("场次 / session {}: {} 名考生 / candidates, {} 个可用座位 / usable seats, 缺 {} 个座位 / {} seats missing", s.session, s.candidates, s.usable_seats, s.missing, s.missing))
+        lines(.0, |s| format!("场次 {}：{} 名考生，{} 个可用座位，缺 {} 个座位 / session {}: {} candidates, {} usable seats: {} seats missing", s.session, s.candidates, s.usable_seats, s.missing, s.session, s.candidates, s.usable_seats, s.missing))
     )]
     SeatsShort(Vec<Shortfall>),
     #[error(
@@ -789,12 +789,12 @@ pub fn add_session(
     Ok(s)
 }
 
+/// Moves `p` to `to` and logs it (action `submitted`, `approved` or `unlocked`).
 fn set_state(
     conn: &Connection,
     p: &Plan,
     to: PlanState,
     by: &str,
-    action: &str,
     reason: Option<&str>,
     detail: &str,
     now_unix_ms: i64,
@@ -803,6 +803,11 @@ fn set_state(
         "UPDATE plans SET state = ?2 WHERE id = ?1",
         params![p.id, to.as_str()],
     )?;
+    let action = match to {
+        PlanState::Draft => "unlocked",
+        PlanState::Submitted => "submitted",
+        PlanState::Approved => "approved",
+    };
     log(
         conn,
         &p.id,
@@ -837,16 +842,7 @@ pub fn submit(
     if store::plan_sessions(&tx, id)?.is_empty() {
         return Err(PlanError::NoSessions(id.to_owned()));
     }
-    set_state(
-        &tx,
-        &p,
-        PlanState::Submitted,
-        &by,
-        "submitted",
-        None,
-        "",
-        now_unix_ms,
-    )?;
+    set_state(&tx, &p, PlanState::Submitted, &by, None, "", now_unix_ms)?;
     let p = plan(&tx, id)?;
     tx.commit()?;
     Ok(p)
@@ -875,7 +871,6 @@ pub fn unlock(
         &p,
         PlanState::Draft,
         &by,
-        "unlocked",
         Some(&reason),
         "",
         now_unix_ms,
@@ -1134,7 +1129,6 @@ pub fn approve(
         &p,
         PlanState::Approved,
         &by,
-        "approved",
         None,
         &format!("; {detail}"),
         now_unix_ms,
