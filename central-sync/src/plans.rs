@@ -567,6 +567,9 @@ pub fn create(
     if !PASS_MARK_PERCENT.contains(&new.pass_mark_percent) {
         return Err(PlanError::PassMark(new.pass_mark_percent));
     }
+    if id.eq_ignore_ascii_case(LEGACY_PLAN_ID) {
+        return Err(PlanError::Exists(id));
+    }
     let tx = conn.transaction()?;
     let definition = check_content(&tx, new.content_id.trim())?;
     let n = tx.execute(
@@ -689,9 +692,12 @@ pub fn add_session(
             });
         }
     }
-    let existing = store::session(&tx, &session_id)?;
+    let existing = match store::session(&tx, &session_id)? {
+        Some(s) => Some((plan(&tx, &s.plan_id)?.legacy, s)),
+        None => None,
+    };
     let adopted = match existing {
-        Some(s) if s.plan_id == LEGACY_PLAN_ID => {
+        Some((true, s)) => {
             tx.execute(
                 "UPDATE sessions SET plan_id = ?2, title = ?3, starts_at_unix_ms = ?4, roster_cutoff_hours = ?5,
                         site_code = ?6, duration_min = ?7, latest_login_min = ?8 WHERE id = ?1",
@@ -708,7 +714,7 @@ pub fn add_session(
             )?;
             log(
                 &tx,
-                LEGACY_PLAN_ID,
+                &s.plan_id,
                 &by,
                 "session_moved",
                 None,
@@ -717,7 +723,7 @@ pub fn add_session(
             )?;
             true
         }
-        Some(s) => {
+        Some((false, s)) => {
             return Err(PlanError::SessionExists {
                 id: session_id,
                 plan: s.plan_id,

@@ -2,8 +2,8 @@
 //!
 //! A room has a capacity (seats numbered `1..=capacity`). Rooms are disabled, never deleted: a
 //! disabled room gets no new seats, and a broken seat can be disabled so seating skips it. A room
-//! or seat where a candidate of an approved plan sits cannot be disabled until that plan is
-//! unlocked (approving it again seats the candidate elsewhere). Every command is one statement or
+//! or seat where a candidate of an approved plan sits, for a session not yet over, cannot be
+//! disabled until that plan is unlocked (approving it again seats the candidate elsewhere). Every command is one statement or
 //! one transaction and changes nothing when it is refused.
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -297,12 +297,14 @@ pub fn add_room(
     room(conn, site_code, &room_code)
 }
 
-/// Candidates of approved plans seated in a room (or one seat of it): `(plan, session, count)`.
+/// Candidates of approved plans seated in a room (or one seat of it) for a session that has not
+/// ended at `now_unix_ms`: `(plan, session, count)` of the first such session.
 fn seated_in_approved(
     conn: &Connection,
     site_code: &str,
     room_code: &str,
     seat: Option<u32>,
+    now_unix_ms: i64,
 ) -> Result<Option<(String, String, u32)>, rusqlite::Error> {
     conn.query_row(
         "SELECT p.id, s.id, count(*) FROM candidates c
@@ -310,8 +312,9 @@ fn seated_in_approved(
            JOIN plans p ON p.id = s.plan_id
           WHERE p.state = 'approved' AND s.site_code = ?1 AND c.room_code = ?2
             AND (?3 IS NULL OR c.seat = ?3)
+            AND s.starts_at_unix_ms + coalesce(s.duration_min, 0) * 60000 > ?4
           GROUP BY p.id, s.id ORDER BY s.starts_at_unix_ms LIMIT 1",
-        params![site_code, room_code, seat],
+        params![site_code, room_code, seat, now_unix_ms],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
     .optional()
@@ -337,7 +340,9 @@ pub fn disable_room(
             reason: d.reason,
         });
     }
-    if let Some((plan, session, count)) = seated_in_approved(&tx, site_code, room_code, None)? {
+    if let Some((plan, session, count)) =
+        seated_in_approved(&tx, site_code, room_code, None, now_unix_ms)?
+    {
         return Err(SiteError::InUse {
             plan,
             session,
@@ -384,7 +389,8 @@ pub fn disable_seat(
             reason: d.reason.clone(),
         });
     }
-    if let Some((plan, session, count)) = seated_in_approved(&tx, site_code, room_code, Some(seat))?
+    if let Some((plan, session, count)) =
+        seated_in_approved(&tx, site_code, room_code, Some(seat), now_unix_ms)?
     {
         return Err(SiteError::InUse {
             plan,

@@ -810,6 +810,21 @@ fn a_plan_from_site_to_approval_seats_everyone_and_stays_locked_until_unlocked()
     ] {
         assert!(out.contains(want), "{want}: {out}");
     }
+    // Once the session is over (09:00 + 90 min), its rooms may be disabled again.
+    ok(
+        d,
+        &[
+            "site",
+            "room",
+            "disable",
+            "TY",
+            "A",
+            "--reason",
+            "改作机房",
+            "--now",
+            "2026-12-20 10:30",
+        ],
+    );
 }
 
 #[test]
