@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::plans::{self, DEFAULT_CUTOFF_HOURS, NewPlan, NewSession, PASS_MARK_DEFAULT, PlanType};
 use crate::time;
-use crate::{blacklist, content, rosters, sites, store};
+use crate::{blacklist, commands, content, rosters, sites, store};
 
 #[derive(Parser)]
 #[command(
@@ -46,17 +46,86 @@ enum Command {
     /// People barred from exams for a penalty period (黑名单).
     #[command(subcommand)]
     Blacklist(BlacklistCommand),
+    /// Make central's keys (once): its TLS CA, the package-signing and result-encryption keys.
+    Init,
+    /// Print the fingerprint sites pin (`site-server init --central-fingerprint`).
+    Fingerprint,
+    /// Serve the site API over HTTPS.
+    Serve {
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+    },
+    /// Sessions: the offline release code.
+    #[command(subcommand)]
+    Session(SessionKeyCommand),
+    /// Exam packages for USB sticks.
+    #[command(subcommand)]
+    Package(PackageCommand),
+    /// Sealed results: import from USB, status, export.
+    #[command(subcommand)]
+    Results(ResultsCommand),
+}
+
+/// Where `serve` listens by default.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
+
+#[derive(Subcommand)]
+enum SessionKeyCommand {
+    /// Show the release code a site types when its uplink is down (logged).
+    ReleaseCode {
+        id: String,
+        /// Who reads it out.
+        #[arg(long)]
+        by: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PackageCommand {
+    /// Write the current package of a session to a file for the site's USB stick.
+    Export {
+        session: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ResultsCommand {
+    /// Take the sealed results a site wrote with `site-server export-results`.
+    Import { dir: PathBuf },
+    /// Which results of a session arrived and which are missing.
+    Status {
+        session: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a session's results to an .xlsx workbook.
+    Export {
+        session: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 enum SiteCommand {
-    /// Register a site.
+    /// Register a site; prints a one-time enrolment token for its admin.
     Add {
         /// Site code: letters, digits and '-', at most 32.
         code: String,
         name: String,
         #[arg(long)]
         address: Option<String>,
+        /// Hours the enrolment token stays valid.
+        #[arg(long, default_value_t = crate::enroll::ENROLL_TOKEN_VALIDITY_HOURS)]
+        token_hours: u32,
+    },
+    /// A new one-time enrolment token for a site (earlier unused ones stop working).
+    Token {
+        code: String,
+        #[arg(long, default_value_t = crate::enroll::ENROLL_TOKEN_VALIDITY_HOURS)]
+        valid_hours: u32,
     },
     /// Rooms of a site.
     #[command(subcommand)]
@@ -361,6 +430,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             "`plan add` 已由新命令取代：先用 `central-sync plan create` 建立计划，再用 `central-sync plan session add` 添加场次 / `plan add` was replaced: create a plan with `central-sync plan create`, then add its sessions with `central-sync plan session add`"
         );
     }
+    let data = cli.data.as_path();
+    match cli.command {
+        Command::Init => return commands::init(data),
+        Command::Fingerprint => return commands::fingerprint(data),
+        Command::Serve { listen } => return commands::serve(data, listen),
+        Command::Session(SessionKeyCommand::ReleaseCode { id, by }) => {
+            return commands::release_code(data, &id, &by);
+        }
+        Command::Package(PackageCommand::Export { session, out }) => {
+            return commands::package_export(data, &session, &out);
+        }
+        Command::Results(ResultsCommand::Import { dir }) => {
+            return commands::results_import(data, &dir);
+        }
+        Command::Results(ResultsCommand::Status { session, json }) => {
+            return commands::results_status(data, &session, json);
+        }
+        Command::Results(ResultsCommand::Export { session, out }) => {
+            return commands::results_export(data, &session, &out);
+        }
+        _ => {}
+    }
     let mut conn = store::open(&cli.data)?;
     match cli.command {
         Command::Site(cmd) => site(&mut conn, cmd, now),
@@ -460,6 +551,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Init
+        | Command::Fingerprint
+        | Command::Serve { .. }
+        | Command::Session(_)
+        | Command::Package(_)
+        | Command::Results(_) => Ok(()), // handled above
     }
 }
 
@@ -469,11 +566,23 @@ fn site(conn: &mut rusqlite::Connection, cmd: SiteCommand, now: i64) -> anyhow::
             code,
             name,
             address,
+            token_hours,
         } => {
             let s = sites::add_at(conn, &code, &name, address.as_deref(), now)?;
             println!(
                 "已登记考点 {} {} / registered site {} ({})",
                 s.code, s.name, s.code, s.name
+            );
+            let token = crate::enroll::issue_token(conn, &s.code, token_hours, now)?;
+            println!(
+                "注册码（一次性，{token_hours} 小时内有效）/ one-time enrolment token, valid {token_hours} hours: {token}"
+            );
+        }
+        SiteCommand::Token { code, valid_hours } => {
+            let token = crate::enroll::issue_token(conn, &code, valid_hours, now)?;
+            println!("{token}");
+            eprintln!(
+                "one-time enrolment token for site {code}, valid {valid_hours} hours: give it to the site's admin for `site-server init --site {code} --token …`"
             );
         }
         SiteCommand::Room(RoomCommand::Add {

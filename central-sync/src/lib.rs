@@ -8,12 +8,18 @@
 //! approved, never half-apply an import or command (each is one transaction), and never reset a
 //! store it cannot read.
 
+pub mod api;
 pub mod blacklist;
 pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod content;
 pub mod eligibility;
+pub mod enroll;
+pub mod keys;
+pub mod packages;
 pub mod plans;
+pub mod results;
 pub mod rosters;
 pub mod sites;
 pub mod store;

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
 const APPLICATION_ID: i32 = 0x4558_4D43; // "EXMC"
 pub const DB_FILE: &str = "central.db";
@@ -143,6 +143,76 @@ const MIGRATIONS: &[&str] = &[
          lift_reason TEXT
      );
      CREATE INDEX bans_id_number ON bans(id_number);",
+    // 3: the site API: enrolment, paper keys, packages, sealed results, alarms, an audit log.
+    "CREATE TABLE enroll_tokens (
+         token_sha256 TEXT PRIMARY KEY,
+         site_code TEXT NOT NULL,
+         expires_at_unix_ms INTEGER NOT NULL,
+         used_at_unix_ms INTEGER
+     );
+     CREATE TABLE site_keys (
+         site_code TEXT PRIMARY KEY,
+         cert_sha256 TEXT NOT NULL UNIQUE,
+         signing_public TEXT NOT NULL,
+         enrolled_at_unix_ms INTEGER NOT NULL
+     );
+     CREATE TABLE session_keys (
+         session_id TEXT PRIMARY KEY,
+         paper_key BLOB NOT NULL,
+         release_code TEXT NOT NULL,
+         wrapped_key BLOB NOT NULL,
+         created_at_unix_ms INTEGER NOT NULL
+     );
+     CREATE TABLE packages (
+         session_id TEXT PRIMARY KEY,
+         site_code TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         input_sha256 TEXT NOT NULL,
+         bytes BLOB NOT NULL,
+         created_at_unix_ms INTEGER NOT NULL
+     );
+     CREATE TABLE results (
+         bundle_id TEXT PRIMARY KEY,
+         site_code TEXT NOT NULL,
+         session_id TEXT NOT NULL,
+         admission_no TEXT NOT NULL,
+         id_number TEXT NOT NULL,
+         sealed_sha256 TEXT NOT NULL,
+         sealed BLOB NOT NULL,
+         body_json TEXT NOT NULL,
+         submitted_reason TEXT NOT NULL,
+         received_at_unix_ms INTEGER NOT NULL,
+         via TEXT NOT NULL,
+         total_centipoints INTEGER NOT NULL,
+         max_centipoints INTEGER NOT NULL,
+         passed INTEGER NOT NULL,
+         needs_marking INTEGER NOT NULL,
+         sections_json TEXT NOT NULL,
+         items_json TEXT NOT NULL
+     );
+     CREATE INDEX results_by_session ON results (session_id, admission_no);
+     CREATE TABLE result_rejections (
+         id INTEGER PRIMARY KEY,
+         at_unix_ms INTEGER NOT NULL,
+         bundle_id TEXT NOT NULL,
+         sender TEXT NOT NULL,
+         via TEXT NOT NULL,
+         reason TEXT NOT NULL
+     );
+     CREATE TABLE alarms (
+         id INTEGER PRIMARY KEY,
+         at_unix_ms INTEGER NOT NULL,
+         kind TEXT NOT NULL,
+         detail TEXT NOT NULL
+     );
+     CREATE TABLE audit_log (
+         id INTEGER PRIMARY KEY,
+         at_unix_ms INTEGER NOT NULL,
+         by_whom TEXT NOT NULL,
+         what TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         detail TEXT NOT NULL
+     );",
 ];
 
 /// The plan that holds the sessions created before plans existed (see migration 2).
@@ -202,6 +272,21 @@ impl From<exam_sqlite::OpenError> for StoreError {
             E::Private(e) => StoreError::Private(e),
         }
     }
+}
+
+/// Writes one line of the audit log (who did what to which subject).
+pub fn audit(
+    conn: &Connection,
+    by: &str,
+    what: &str,
+    subject: &str,
+    detail: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO audit_log (at_unix_ms, by_whom, what, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![unix_ms(), by, what, subject, detail],
+    )?;
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch (import timestamps only).

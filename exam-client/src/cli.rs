@@ -97,6 +97,10 @@ enum Command {
         /// Keep the journals in memory instead (no disk, no fsync).
         #[arg(long, conflicts_with = "journal_dir")]
         memory_journal: bool,
+        /// Play these candidates instead of the demo roster: a file of
+        /// “admission number,ID number” lines.
+        #[arg(long)]
+        credentials: Option<PathBuf>,
     },
 }
 
@@ -121,14 +125,22 @@ pub fn main() -> ExitCode {
                 seed,
                 journal_dir,
                 memory_journal,
+                credentials,
             }),
             _,
         ) => {
             let temp = (!memory_journal && journal_dir.is_none())
                 .then(|| tempfile::Builder::new().prefix("exam-simulate-").tempdir())
                 .transpose();
-            match temp {
-                Ok(temp) => run_simulate(SimulateConfig {
+            let credentials = credentials
+                .map(|p| simulate::read_credentials(&p).map(std::sync::Arc::new))
+                .transpose();
+            match temp
+                .map_err(anyhow::Error::from)
+                .and_then(|t| Ok((t, credentials?)))
+            {
+                Ok((temp, credentials)) => run_simulate(SimulateConfig {
+                    credentials,
                     server: site.server,
                     pin: site.ca_fingerprint,
                     candidates,
@@ -140,9 +152,7 @@ pub fn main() -> ExitCode {
                     journal_dir: journal_dir
                         .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf())),
                 }),
-                Err(e) => Err(anyhow::anyhow!(
-                    "cannot make a temporary journal directory: {e}"
-                )),
+                Err(e) => Err(e.context("cannot start the simulation")),
             }
         }
         (None, w) => match (w.server, w.ca_fingerprint) {

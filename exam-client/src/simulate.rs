@@ -38,6 +38,42 @@ pub struct SimulateConfig {
     /// Where the candidates keep their journals (a directory each), fsynced like a real
     /// machine's; `None` keeps them in memory.
     pub journal_dir: Option<PathBuf>,
+    /// The candidates' `(admission number, ID number)`, played from `first`; `None` plays the
+    /// demo roster.
+    pub credentials: Option<Arc<Vec<(String, String)>>>,
+}
+
+/// Most lines of a credentials file.
+pub const CREDENTIALS_MAX: usize = 100_000;
+
+/// Reads `admission number,ID number` lines (a header line and blank lines are skipped).
+pub fn read_credentials(path: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || (n == 0 && !line.starts_with(|c: char| c.is_ascii_digit())) {
+            continue;
+        }
+        let mut parts = line.split(',').map(str::trim);
+        match (parts.next(), parts.next()) {
+            (Some(a), Some(i)) if !a.is_empty() && !i.is_empty() => {
+                out.push((a.to_owned(), i.to_owned()))
+            }
+            _ => anyhow::bail!(
+                "{} line {}: expected “admission number,ID number”",
+                path.display(),
+                n + 1
+            ),
+        }
+        anyhow::ensure!(
+            out.len() <= CREDENTIALS_MAX,
+            "{} has more than {CREDENTIALS_MAX} lines",
+            path.display()
+        );
+    }
+    Ok(out)
 }
 
 /// One acknowledged change, as `--record` writes it.
@@ -123,6 +159,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+#[derive(Default)]
 struct Outcome {
     submitted: bool,
     errors: u64,
@@ -221,7 +258,24 @@ async fn candidate(
     record: Option<mpsc::UnboundedSender<RecordedAnswer>>,
     deadline: tokio::time::Instant,
 ) -> Outcome {
-    let who = demo::candidate(index);
+    let (admission_no, id_number) = match &cfg.credentials {
+        Some(list) => match list.get(index as usize) {
+            Some(c) => c.clone(),
+            None => {
+                return Outcome {
+                    errors: 1,
+                    ..Default::default()
+                };
+            }
+        },
+        None => {
+            let who = demo::candidate(index);
+            (
+                who.admission_no.to_string(),
+                who.id_number.as_str().to_owned(),
+            )
+        }
+    };
     let (ev_tx, mut events) = mpsc::unbounded_channel();
     let client = backend::spawn(
         ClientConfig {
@@ -245,10 +299,9 @@ async fn candidate(
         acknowledged: 0,
         paper_at: None,
     };
-    let admission_no = who.admission_no.to_string();
     let login = || Command::Login {
         admission_no: admission_no.clone(),
-        id_number: who.id_number.as_str().to_owned(),
+        id_number: id_number.clone(),
     };
     let mut plan: Vec<CandidateItem> = Vec::new();
     let mut next = 0usize;

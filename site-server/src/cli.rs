@@ -15,6 +15,8 @@ use crate::{ca, server, store};
 
 /// The default LAN port (UDP).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7443";
+/// Longest wait between uplink rounds that can be set: an hour.
+pub const UPLINK_EVERY_SECS_MAX: u64 = 3_600;
 /// Most seconds a candidate's connection may be gone before their clock stops.
 pub const GRACE_SECS_MAX: u32 = 600;
 
@@ -58,6 +60,9 @@ enum Command {
         /// (also read from the environment variable EXAM_SITE_CA_PASSPHRASE).
         #[arg(long)]
         ca_passphrase_file: Option<PathBuf>,
+        /// Seconds between uplink rounds of an enrolled site (packages, keys, results).
+        #[arg(long, default_value_t = 30)]
+        uplink_every_secs: u64,
     },
     /// Print the site CA fingerprint that candidate machines pin.
     Fingerprint {
@@ -89,6 +94,61 @@ enum Command {
         /// on the terminal].
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+    },
+    /// Make an enrolled site in DIR: the LAN certificate authority (its key sealed under a
+    /// passphrase), the site's signing and TLS keys, and enrolment at central with the one-time
+    /// token the exam centre gave.
+    Init {
+        #[arg(long)]
+        data: PathBuf,
+        /// Central's address, e.g. https://exam-centre.example:8443
+        #[arg(long)]
+        central: String,
+        /// Central's fingerprint, as `central-sync fingerprint` prints it.
+        #[arg(long)]
+        central_fingerprint: String,
+        /// This site's code at central.
+        #[arg(long)]
+        site: String,
+        /// The one-time enrolment token.
+        #[arg(long)]
+        token: String,
+        /// Where to put the CA directory, if not DIR/ca.
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
+        /// A file holding the new CA passphrase [default: EXAM_SITE_CA_PASSPHRASE, else asked
+        /// twice on the terminal].
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Take an exam package from a file (e.g. a USB stick) when the uplink cannot fetch it.
+    ImportPackage {
+        file: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Open a session's paper with the release code the exam centre reads over the phone.
+    Release {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        session: String,
+        /// The release code (spaces and dashes optional).
+        #[arg(long)]
+        code: String,
+    },
+    /// List the packages held and whether each session's paper is released.
+    Packages {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Write every sealed result to DIR (for a USB stick when the uplink is down for days):
+    /// nothing there is readable without the exam centre's key.
+    ExportResults {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Print every stored answer change as one JSON object per line.
     ExportAnswers {
@@ -158,6 +218,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             ca_dir,
             ca_passphrase_file,
+            uplink_every_secs,
+        } if crate::central::Enrollment::is_enrolled(&data) => {
+            anyhow::ensure!(
+                (1..=UPLINK_EVERY_SECS_MAX).contains(&uplink_every_secs),
+                "--uplink-every-secs must be between 1 and {UPLINK_EVERY_SECS_MAX}"
+            );
+            crate::enrolled::serve(
+                &data,
+                listen,
+                ca_dir.as_deref(),
+                ca_passphrase_file.as_deref(),
+                std::time::Duration::from_secs(uplink_every_secs),
+            )
+        }
+        Command::Run {
+            data,
+            listen,
+            ca_dir,
+            ca_passphrase_file,
+            ..
         } => {
             // The store first: its problems are the ones to report first.
             drop(store::open_writer(&data, false)?);
@@ -217,6 +297,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Init {
+            data,
+            central,
+            central_fingerprint,
+            site,
+            token,
+            ca_dir,
+            passphrase_file,
+        } => crate::enrolled::init(
+            &data,
+            &central,
+            &central_fingerprint,
+            &site,
+            &token,
+            ca_dir.as_deref(),
+            passphrase_file.as_deref(),
+        ),
+        Command::ImportPackage { file, data } => crate::enrolled::import_package(&data, &file),
+        Command::Release {
+            data,
+            session,
+            code,
+        } => crate::enrolled::release(&data, &session, &code),
+        Command::Packages { data } => crate::enrolled::list_packages(&data),
+        Command::ExportResults { data, out } => crate::enrolled::export_results(&data, &out),
         Command::ExportAnswers { data } => export_answers(&data),
         Command::Status { data, json } => {
             status(&data, json);
@@ -303,6 +408,9 @@ fn status(data: &Path, json: bool) -> ExitCode {
         }
         if s.alarms > 0 {
             println!("alarms since start: {} (see the log)", s.alarms);
+        }
+        if let Some(u) = crate::uplink::UplinkStatus::read(data) {
+            crate::enrolled::print_uplink(&u);
         }
     }
     if !s.is_live() {

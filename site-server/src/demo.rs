@@ -108,6 +108,7 @@ pub fn prepare(
                     grace_secs,
                     starts_at_unix_ms: Some(store::unix_ms() + (start_in_secs * 1000) as i64),
                     candidates: roster,
+                    central: None,
                 },
             )?;
             Ok(Prepared::Created)

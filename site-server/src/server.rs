@@ -28,6 +28,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::ca::CertRenewer;
 use crate::limits::*;
+use crate::papers::CandidatePapers;
 use crate::status::{AckLatency, Status};
 use crate::store;
 use crate::writer::{self, Commit, WriterReport, WriterStats};
@@ -126,9 +127,22 @@ pub async fn start_on(
     store: Box<dyn Commit>,
     renewer: Option<CertRenewer>,
 ) -> anyhow::Result<RunningSite> {
+    start_in(data_dir, data_dir, endpoint, store, renewer).await
+}
+
+/// [`start_on`] for a site whose identity and status live in `home` and whose session store is in
+/// `store_dir` (an enrolled site keeps one store per session from central).
+pub async fn start_in(
+    home: &Path,
+    store_dir: &Path,
+    endpoint: quinn::Endpoint,
+    store: Box<dyn Commit>,
+    renewer: Option<CertRenewer>,
+) -> anyhow::Result<RunningSite> {
+    let data_dir = home;
     let identity = SiteIdentity::load(data_dir)
         .with_context(|| format!("site identity in {}", data_dir.display()))?;
-    let (engine, paper) = open_engine(data_dir)?;
+    let (engine, papers) = open_engine(store_dir)?;
     let addr = endpoint.local_addr()?;
     let (control_tx, control_rx) = mpsc::channel(64);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -139,7 +153,7 @@ pub async fn start_on(
         run(
             data,
             engine,
-            paper,
+            papers,
             endpoint,
             store,
             renewal,
@@ -160,11 +174,12 @@ pub async fn start_on(
     })
 }
 
-/// Builds the engine from what `data_dir` holds.
-fn open_engine(data_dir: &Path) -> anyhow::Result<(Engine, Arc<Paper>)> {
-    let conn = store::open_reader(data_dir)?;
+/// Builds the engine and the candidates' papers from the store in `store_dir`.
+pub fn open_engine(store_dir: &Path) -> anyhow::Result<(Engine, Arc<CandidatePapers>)> {
+    let conn = store::open_reader(store_dir)?;
     let session = store::load_session(&conn)?;
     let restored = store::load_restored(&conn)?;
+    let content = store::content_zip(&conn)?;
     drop(conn);
     let start = if session.started {
         StartRule::Started
@@ -174,11 +189,14 @@ fn open_engine(data_dir: &Path) -> anyhow::Result<(Engine, Arc<Paper>)> {
     } else {
         StartRule::Manual
     };
-    let paper = Arc::new(session.paper);
+    let papers = Arc::new(match content {
+        Some(zip) => CandidatePapers::from_content(&zip)?,
+        None => CandidatePapers::fixed(session.paper),
+    });
     let config = SessionConfig {
         site_name: session.site_name.clone(),
         title: session.title.clone(),
-        paper: paper.clone(),
+        paper: papers.union().clone(),
         start,
         grace_ms: u64::from(session.grace_secs) * 1000,
         checkpoint_ms: CHECKPOINT_MS,
@@ -188,7 +206,7 @@ fn open_engine(data_dir: &Path) -> anyhow::Result<(Engine, Arc<Paper>)> {
     // frame, none does. Refuse to start rather than leave candidates without a paper.
     if let Some(c) = restored.candidates.first() {
         let mut frames = PaperFrames::default();
-        frames.paper(&paper, c.seed, 0).and_then(|_| frames.media(&paper)).map_err(|e| {
+        frames.paper(&papers, c.seed, 0).and_then(|_| frames.media(papers.union())).map_err(|e| {
             anyhow::anyhow!("the session's paper cannot be sent to candidates ({e}); make its images smaller or fewer")
         })?;
     }
@@ -202,7 +220,7 @@ fn open_engine(data_dir: &Path) -> anyhow::Result<(Engine, Arc<Paper>)> {
             },
         );
     }
-    Ok((engine, paper))
+    Ok((engine, papers))
 }
 
 /// Candidate papers and their images, encoded once and shared by every send.
@@ -215,11 +233,11 @@ struct PaperFrames {
 }
 
 impl PaperFrames {
-    fn paper(&mut self, paper: &Paper, seed: u64, key: u64) -> anyhow::Result<Bytes> {
+    fn paper(&mut self, papers: &CandidatePapers, seed: u64, key: u64) -> anyhow::Result<Bytes> {
         if let Some(b) = self.papers.get(&seed) {
             return Ok(b.clone());
         }
-        let p = exam_domain::shuffle::candidate_order(paper, seed);
+        let p = exam_domain::shuffle::candidate_order(&papers.for_seed(seed), seed);
         let frame = Bytes::from(encode_frame(
             &SiteMsg::Paper { key, paper: p },
             FRAME_BYTES_MAX,
@@ -256,7 +274,7 @@ struct ConnHandle {
 
 struct Shell {
     engine: Engine,
-    paper: Arc<Paper>,
+    papers: Arc<CandidatePapers>,
     frames: PaperFrames,
     origin: Instant,
     conns: BTreeMap<ConnId, ConnHandle>,
@@ -281,7 +299,7 @@ struct Shell {
 async fn run(
     data_dir: PathBuf,
     engine: Engine,
-    paper: Arc<Paper>,
+    papers: Arc<CandidatePapers>,
     endpoint: quinn::Endpoint,
     store: Box<dyn Commit>,
     renewal: Option<(Arc<CertRenewer>, SiteIdentity)>,
@@ -296,7 +314,7 @@ async fn run(
     let handshakes = Arc::new(Semaphore::new(HANDSHAKES_MAX));
     let mut shell = Shell {
         engine,
-        paper,
+        papers,
         frames: PaperFrames::default(),
         origin: Instant::now(),
         conns: BTreeMap::new(),
@@ -688,11 +706,11 @@ impl Shell {
                     if !self.conns.contains_key(&conn) {
                         continue;
                     }
-                    let paper = self.paper.clone();
+                    let papers = self.papers.clone();
                     let frames = self
                         .frames
-                        .media(&paper)
-                        .and_then(|m| Ok((m, self.frames.paper(&paper, seed, key)?)));
+                        .media(papers.union())
+                        .and_then(|m| Ok((m, self.frames.paper(&papers, seed, key)?)));
                     match frames {
                         Ok((media, paper)) => {
                             self.send_frame(conn, media);

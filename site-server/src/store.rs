@@ -92,6 +92,24 @@ const MIGRATIONS: &[&str] = &[
          kind TEXT NOT NULL,
          detail TEXT NOT NULL
      );",
+    // 3: sessions from central: their QTI content (after the paper key was released), which
+    // session and package they are, and results sealed at submission waiting to be delivered.
+    "CREATE TABLE content (
+         id INTEGER PRIMARY KEY CHECK (id = 1),
+         qti_zip BLOB NOT NULL
+     );
+     CREATE TABLE central_session (
+         id INTEGER PRIMARY KEY CHECK (id = 1),
+         session_id TEXT NOT NULL,
+         site_code TEXT NOT NULL,
+         package_version INTEGER NOT NULL
+     );
+     CREATE TABLE outbox (
+         bundle_id TEXT PRIMARY KEY,
+         attempt_id INTEGER NOT NULL UNIQUE,
+         bytes BLOB NOT NULL,
+         sealed_at_unix_ms INTEGER NOT NULL
+     );",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +256,18 @@ pub struct NewSession<'a> {
     pub grace_secs: u32,
     pub starts_at_unix_ms: Option<i64>,
     pub candidates: Vec<CandidateRecord>,
+    /// For a session from central: its content (candidates' papers are assembled from it) and
+    /// which session and package it is.
+    pub central: Option<CentralSession<'a>>,
+}
+
+/// Which central session a store holds.
+#[derive(Debug, Clone)]
+pub struct CentralSession<'a> {
+    pub session_id: &'a str,
+    pub site_code: &'a str,
+    pub package_version: u64,
+    pub content_zip: &'a [u8],
 }
 
 pub fn create_session(conn: &mut Connection, new: &NewSession<'_>) -> Result<(), StoreError> {
@@ -248,6 +278,16 @@ pub fn create_session(conn: &mut Connection, new: &NewSession<'_>) -> Result<(),
         "INSERT INTO session (id, site_name, title, paper_json, grace_secs, starts_at_unix_ms) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
         params![new.site_name, new.title, paper_json, new.grace_secs, new.starts_at_unix_ms],
     )?;
+    if let Some(c) = &new.central {
+        tx.execute(
+            "INSERT INTO content (id, qti_zip) VALUES (1, ?1)",
+            params![c.content_zip],
+        )?;
+        tx.execute(
+            "INSERT INTO central_session (id, session_id, site_code, package_version) VALUES (1, ?1, ?2, ?3)",
+            params![c.session_id, c.site_code, c.package_version as i64],
+        )?;
+    }
     {
         let mut cand = tx.prepare(
             "INSERT INTO candidates (admission_no, id_number, name, seat, photo, attempt_id, seed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -393,8 +433,51 @@ pub fn load_restored(conn: &Connection) -> Result<Restored, StoreError> {
     })
 }
 
-/// Applies a group of engine operations in one transaction.
-pub fn apply(conn: &mut Connection, ops: &[StoreOp]) -> Result<(), rusqlite::Error> {
+/// The central session a store holds, if it came from central: `(session, site, package version)`.
+pub fn central_session(conn: &Connection) -> Result<Option<(String, String, u64)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT session_id, site_code, package_version FROM central_session WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)),
+        )
+        .optional()?)
+}
+
+/// The session's content package, for a session from central.
+pub fn content_zip(conn: &Connection) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .query_row("SELECT qti_zip FROM content WHERE id = 1", [], |r| r.get(0))
+        .optional()?)
+}
+
+/// One sealed result in the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub bundle_id: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Every sealed result of the store, oldest first.
+pub fn outbox(conn: &Connection) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT bundle_id, bytes FROM outbox ORDER BY sealed_at_unix_ms, bundle_id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(OutboxEntry {
+            bundle_id: r.get(0)?,
+            bytes: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Applies a group of engine operations in one transaction; a submission of a session from
+/// central is sealed into the outbox in the same transaction by `sealer`.
+pub fn apply(
+    conn: &mut Connection,
+    ops: &[StoreOp],
+    sealer: Option<&crate::sealing::Sealer>,
+) -> Result<(), rusqlite::Error> {
     let now = unix_ms();
     let tx = conn.transaction()?;
     for op in ops {
@@ -457,6 +540,9 @@ pub fn apply(conn: &mut Connection, ops: &[StoreOp]) -> Result<(), rusqlite::Err
                     "UPDATE attempts SET started = 1, running = 0, remaining_ms = ?2, submitted = ?3, submitted_at_unix_ms = ?4 WHERE id = ?1",
                 )?
                 .execute(params![attempt.0 as i64, *remaining_ms as i64, reason_str(*reason), now])?;
+                if let Some(sealer) = sealer {
+                    sealer.seal_into(&tx, *attempt, reason_str(*reason), *remaining_ms, now)?;
+                }
             }
             StoreOp::SessionStarted { by } => {
                 tx.execute("UPDATE session SET started = 1 WHERE id = 1", [])?;

@@ -43,7 +43,20 @@ pub trait Commit: Send {
 
 impl Commit for Connection {
     fn commit(&mut self, ops: &[StoreOp]) -> Result<(), String> {
-        store::apply(self, ops).map_err(|e| e.to_string())
+        store::apply(self, ops, None).map_err(|e| e.to_string())
+    }
+}
+
+/// The store of a session from central: every submission is sealed into the outbox in its own
+/// transaction.
+pub struct SealingStore {
+    pub conn: Connection,
+    pub sealer: crate::sealing::Sealer,
+}
+
+impl Commit for SealingStore {
+    fn commit(&mut self, ops: &[StoreOp]) -> Result<(), String> {
+        store::apply(&mut self.conn, ops, Some(&self.sealer)).map_err(|e| e.to_string())
     }
 }
 
@@ -84,7 +97,7 @@ impl Commit for DiskFullSwitch {
                 .map_err(|e| e.to_string())?;
             self.applied = full;
         }
-        store::apply(&mut self.conn, ops).map_err(|e| e.to_string())
+        store::apply(&mut self.conn, ops, None).map_err(|e| e.to_string())
     }
 }
 

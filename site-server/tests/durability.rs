@@ -55,6 +55,7 @@ fn every_commit_syncs_the_write_ahead_log() {
             deadline: Duration::from_secs(120),
             seed: 9,
             journal_dir: None,
+            credentials: None,
         }))
         .expect("simulate");
     assert_eq!(report.submitted, 5, "{}", report.summary());

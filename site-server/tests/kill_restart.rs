@@ -128,6 +128,7 @@ fn one_site(
         deadline: Duration::from_secs(600),
         seed: round,
         journal_dir: Some(dir.path().join("journals")),
+        credentials: None,
     }));
     let mut killed = 0;
     'kills: for kill in 0..kills {

@@ -85,6 +85,7 @@ async fn sixty_candidates_sit_the_exam_and_every_acknowledged_answer_is_stored()
         deadline: Duration::from_secs(120),
         seed: 7,
         journal_dir: Some(site.dir.path().join("journals")),
+        credentials: None,
     })
     .await
     .expect("simulate");

@@ -27,6 +27,7 @@ async fn a_lan_that_goes_dark_three_times_loses_nothing_acknowledged() {
         deadline: Duration::from_secs(240),
         seed: 11,
         journal_dir: Some(site.dir.path().join("journals")),
+        credentials: None,
     }));
     // Dark for longer than the idle timeout (connections die), then for less (they survive),
     // then long again, with latency between.
@@ -70,6 +71,7 @@ async fn a_full_disk_degrades_the_site_loudly_and_it_recovers_by_itself() {
         deadline: Duration::from_secs(240),
         seed: 5,
         journal_dir: Some(site.dir.path().join("journals")),
+        credentials: None,
     }));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let acked_before = exam_testkit::read_record(&record).expect("record").len();

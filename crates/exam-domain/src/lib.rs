@@ -8,6 +8,7 @@
 //! This crate is pure: it must never do IO, read a clock, draw randomness from the OS or depend on
 //! tokio, quinn, rusqlite, egui or ring. Randomness comes in as a seed.
 
+pub mod cst;
 pub mod demo;
 pub mod ids;
 pub mod limits;

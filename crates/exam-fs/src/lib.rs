@@ -164,7 +164,8 @@ pub fn remove_secret_file(path: &Path) -> Result<(), PrivateFsError> {
 }
 
 /// Flushes the directory holding `path`, so a rename or removal in it survives a crash.
-fn sync_parent(path: &Path) -> Result<(), PrivateFsError> {
+/// Flushes the directory holding `path` (after a rename into it), so the new name survives a crash.
+pub fn sync_parent(path: &Path) -> Result<(), PrivateFsError> {
     #[cfg(unix)]
     if let Some(dir) = path.parent() {
         let dir = if dir.as_os_str().is_empty() {

@@ -15,11 +15,27 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 pub struct PinnedCaVerifier {
     pin: Fingerprint,
     provider: Arc<CryptoProvider>,
+    /// The name the certificate must carry whatever address was dialled (None: the name dialled).
+    name: Option<ServerName<'static>>,
 }
 
 impl PinnedCaVerifier {
     pub fn new(pin: Fingerprint, provider: Arc<CryptoProvider>) -> Self {
-        Self { pin, provider }
+        Self {
+            pin,
+            provider,
+            name: None,
+        }
+    }
+
+    /// A verifier that checks the certificate for `name`, whatever host or address the client
+    /// dialled (central's API: its CA is pinned, its address may change).
+    pub fn for_name(pin: Fingerprint, provider: Arc<CryptoProvider>, name: &str) -> Self {
+        Self {
+            pin,
+            provider,
+            name: ServerName::try_from(name.to_owned()).ok(),
+        }
     }
 }
 
@@ -47,7 +63,8 @@ impl ServerCertVerifier for PinnedCaVerifier {
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
                 .build()
                 .map_err(|e| rustls::Error::General(e.to_string()))?;
-        verifier.verify_server_cert(end_entity, &[], server_name, ocsp_response, now)
+        let name = self.name.as_ref().unwrap_or(server_name);
+        verifier.verify_server_cert(end_entity, &[], name, ocsp_response, now)
     }
 
     fn verify_tls12_signature(

@@ -49,6 +49,36 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit_bytes: u32) -> Result<T, 
     Ok(msg)
 }
 
+const LARGE_LIMIT: usize = crate::central::PACKAGE_BYTES_MAX as usize;
+
+fn large_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<LARGE_LIMIT>()
+}
+
+/// Encodes a document exchanged with central (packages, results), which may exceed a LAN frame.
+pub fn encode_large<T: Serialize>(doc: &T) -> Result<Vec<u8>, CodecError> {
+    bincode::serde::encode_to_vec(doc, large_config())
+        .map_err(|e| CodecError::Encode(e.to_string()))
+}
+
+/// Decodes a document exchanged with central: the input may be at most `limit_bytes` (checked
+/// first) and nothing inside may claim more than [`crate::central::PACKAGE_BYTES_MAX`]; the
+/// whole slice must be consumed.
+pub fn decode_large<T: DeserializeOwned>(bytes: &[u8], limit_bytes: u32) -> Result<T, CodecError> {
+    if bytes.len() > limit_bytes as usize {
+        return Err(CodecError::Decode(format!(
+            "{} bytes, more than the {limit_bytes} allowed",
+            bytes.len()
+        )));
+    }
+    let (doc, used) = bincode::serde::decode_from_slice(bytes, large_config())
+        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError::Trailing(bytes.len() - used));
+    }
+    Ok(doc)
+}
+
 /// The canonical bytes of an answer change: what its digest and its size are taken over.
 fn change_bytes(item: &exam_domain::ItemId, response: &exam_domain::Response) -> Vec<u8> {
     // Encoding these plain values cannot fail; an empty encoding would only weaken the digest.

@@ -1,11 +1,12 @@
-//! `exam-protocol`: the messages candidate machines and the site exchange on the LAN, the one
-//! codec, and framing with size limits.
+//! `exam-protocol`: the messages candidate machines and the site exchange on the LAN, the site ↔
+//! central API types and documents ([`central`]), the one codec, and framing with size limits.
 //!
 //! Read [`lan::ClientMsg`] and [`lan::SiteMsg`] first, then [`frame`]. Only [`codec`] knows the
 //! wire format (bincode 2.0.1 through serde); golden-bytes tests pin it so it can be swapped.
 //!
 //! This crate must never do IO: it turns messages into bytes and bytes into messages, nothing else.
 
+pub mod central;
 pub mod codec;
 pub mod frame;
 pub mod lan;

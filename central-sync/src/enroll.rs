@@ -1,0 +1,199 @@
+//! Site enrolment: central gives a site's admin a one-time token that expires
+//! ([`ENROLL_TOKEN_VALIDITY_HOURS`] by default); `site-server init --central …` sends it with a
+//! certificate request and the site's result-signing key; central issues the site's client
+//! certificate and answers with its own public keys, which the site pins. A later enrolment of
+//! the same site (a new token) replaces its certificate and key: the old ones stop working.
+//!
+//! Tokens are stored only as SHA-256 digests; a token is used once.
+
+use axum::http::StatusCode;
+use exam_crypto::Fingerprint;
+use exam_crypto::sign::PublicKey;
+use exam_protocol::central::{EnrollRequest, EnrollResponse};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::api::Refusal;
+use crate::keys::CentralKeys;
+
+/// Default hours an enrolment token stays valid.
+pub const ENROLL_TOKEN_VALIDITY_HOURS: u32 = 72;
+/// Longest validity that can be asked for: 30 days.
+pub const ENROLL_TOKEN_VALIDITY_HOURS_MAX: u32 = 720;
+/// Random bytes in a token (shown as hex, in groups).
+const TOKEN_BYTES: usize = 16;
+/// Longest token text accepted.
+const TOKEN_TEXT_MAX: usize = 128;
+
+fn token_digest(token: &str) -> String {
+    let cleaned: String = token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    Fingerprint::of(cleaned.as_bytes()).to_string()
+}
+
+/// Issues a new one-time token for `site_code`, valid `hours`. Earlier unused tokens of the site
+/// stop working.
+pub fn issue_token(
+    conn: &mut Connection,
+    site_code: &str,
+    hours: u32,
+    now_unix_ms: i64,
+) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        (1..=ENROLL_TOKEN_VALIDITY_HOURS_MAX).contains(&hours),
+        "--valid-hours must be between 1 and {ENROLL_TOKEN_VALIDITY_HOURS_MAX}"
+    );
+    anyhow::ensure!(
+        site_name(conn, site_code)?.is_some(),
+        "没有考点 {site_code} / no site {site_code}: add it with `central-sync site add` (see `central-sync site list`)"
+    );
+    let mut raw = [0u8; TOKEN_BYTES];
+    for chunk in raw.chunks_mut(8) {
+        let r = exam_crypto::random_u64()
+            .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+        chunk.copy_from_slice(&r.to_le_bytes()[..chunk.len()]);
+    }
+    let hex = hex::encode(raw);
+    let token = hex
+        .as_bytes()
+        .chunks(8)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-");
+    let tx = conn.transaction()?;
+    tx.execute(
+        "DELETE FROM enroll_tokens WHERE site_code = ?1 AND used_at_unix_ms IS NULL",
+        [site_code],
+    )?;
+    tx.execute(
+        "INSERT INTO enroll_tokens (token_sha256, site_code, expires_at_unix_ms) VALUES (?1, ?2, ?3)",
+        params![
+            token_digest(&token),
+            site_code,
+            now_unix_ms + i64::from(hours) * 3_600_000
+        ],
+    )?;
+    crate::store::audit(
+        &tx,
+        "central",
+        "enroll-token",
+        site_code,
+        &format!("valid {hours} h"),
+    )?;
+    tx.commit()?;
+    Ok(token)
+}
+
+fn site_name(conn: &Connection, code: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT name FROM sites WHERE code = ?1", [code], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// The site whose current client certificate has this fingerprint.
+pub fn site_of_cert(conn: &Connection, fp: &Fingerprint) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT site_code FROM site_keys WHERE cert_sha256 = ?1",
+        [fp.to_string()],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// The result-signing key of an enrolled site.
+pub fn site_signing_key(conn: &Connection, site: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT signing_public FROM site_keys WHERE site_code = ?1",
+        [site],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Enrols a site: checks the token, issues the certificate, records the keys — all or nothing.
+pub fn enroll(
+    conn: &mut Connection,
+    keys: &CentralKeys,
+    req: &EnrollRequest,
+    now_unix_ms: i64,
+) -> Result<EnrollResponse, Refusal> {
+    let refuse = |m: &str| Refusal::new(StatusCode::FORBIDDEN, m);
+    if req.token.len() > TOKEN_TEXT_MAX || req.site_code.len() > 64 {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "注册信息过长 / the enrolment request is too long",
+        ));
+    }
+    let signing = PublicKey::from_hex(&req.signing_public_hex).map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!("考点签名公钥无效 / the site's signing key is not valid: {e}"),
+        )
+    })?;
+    let tx = conn.transaction().map_err(Refusal::internal)?;
+    let row: Option<(String, i64, Option<i64>)> = tx
+        .query_row(
+            "SELECT site_code, expires_at_unix_ms, used_at_unix_ms FROM enroll_tokens WHERE token_sha256 = ?1",
+            [token_digest(&req.token)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(Refusal::internal)?;
+    let Some((site, expires, used)) = row else {
+        return Err(refuse(
+            "注册码不正确 / this enrolment token is not known: check it, or ask the exam centre for a new one (`central-sync site token CODE`)",
+        ));
+    };
+    if site != req.site_code {
+        return Err(refuse(
+            "注册码与考点编号不符 / this token was issued for another site: check the site code",
+        ));
+    }
+    if used.is_some() {
+        return Err(refuse(
+            "注册码已使用过 / this token was used already: ask the exam centre for a new one",
+        ));
+    }
+    if now_unix_ms >= expires {
+        return Err(refuse(
+            "注册码已过期 / this token has expired: ask the exam centre for a new one",
+        ));
+    }
+    let site_name = site_name(&tx, &site)
+        .map_err(Refusal::internal)?
+        .ok_or_else(|| refuse("考点已不存在 / the site no longer exists at central"))?;
+    let (cert_pem, cert_fp) = keys
+        .issue_site_cert(&req.csr_pem, &site, std::time::SystemTime::now())
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    tx.execute(
+        "UPDATE enroll_tokens SET used_at_unix_ms = ?1 WHERE token_sha256 = ?2",
+        params![now_unix_ms, token_digest(&req.token)],
+    )
+    .map_err(Refusal::internal)?;
+    tx.execute(
+        "INSERT INTO site_keys (site_code, cert_sha256, signing_public, enrolled_at_unix_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(site_code) DO UPDATE SET cert_sha256 = excluded.cert_sha256, signing_public = excluded.signing_public, enrolled_at_unix_ms = excluded.enrolled_at_unix_ms",
+        params![site, cert_fp.to_string(), signing.to_hex(), now_unix_ms],
+    )
+    .map_err(Refusal::internal)?;
+    crate::store::audit(
+        &tx,
+        "site",
+        "enrolled",
+        &site,
+        &format!("certificate {cert_fp}"),
+    )
+    .map_err(Refusal::internal)?;
+    tx.commit().map_err(Refusal::internal)?;
+    tracing::info!(site = %site, "site enrolled");
+    Ok(EnrollResponse {
+        site_code: site,
+        site_name,
+        client_cert_pem: cert_pem,
+        central_signing_public_hex: keys.signing.public().to_hex(),
+        central_encryption_public_hex: keys.encryption.public().to_hex(),
+    })
+}

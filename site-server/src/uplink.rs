@@ -1,0 +1,354 @@
+//! The uplink agent inside `site-server run` of an enrolled site. Every round it
+//!
+//! 1. asks central which packages it has for this site and fetches those newer than the ones held
+//!    (each verified before it is kept),
+//! 2. asks for the paper key of every held, unreleased session whose release time has come, and
+//!    releases it,
+//! 3. delivers every sealed result not yet delivered, in batches, and records central's receipts.
+//!
+//! A round that fails (uplink down, central away) is retried with exponential back-off up to
+//! [`BACKOFF_MAX`] with ±20 % jitter, so a room of sites does not return in step. Delivery state
+//! is kept in `uplink.db`, so a restart resumes where it was; a result delivered twice is
+//! acknowledged by central as a duplicate. Progress goes to `uplink.json`, which
+//! `site-server status` shows.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use exam_crypto::paper::PaperKey;
+use exam_protocol::central::{
+    self, BatchReceipt, KeyRelease, PackageList, RESULT_BATCH_BYTES_MAX, RESULT_BATCH_COUNT_MAX,
+};
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::central::{Enrollment, enrolled_client, refusal};
+use crate::{packages, store};
+
+pub const UPLINK_STATUS_FILE: &str = "uplink.json";
+/// Longest wait between rounds after failures.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// What the agent last did, for `site-server status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UplinkStatus {
+    pub updated_unix_ms: i64,
+    pub last_contact_unix_ms: Option<i64>,
+    pub last_error: Option<String>,
+    /// `(session, version, released)`.
+    pub packages: Vec<(String, u64, bool)>,
+    pub sealed: u64,
+    pub delivered: u64,
+    pub waiting: u64,
+    pub refused: u64,
+}
+
+impl UplinkStatus {
+    pub fn read(home: &Path) -> Option<Self> {
+        let bytes = std::fs::read(home.join(UPLINK_STATUS_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// Counts of sealed results: in every session's outbox, and how central took them.
+pub fn outbox_counts(home: &Path) -> anyhow::Result<(u64, u64, u64, u64)> {
+    let conn = packages::open(home)?;
+    let (mut sealed, mut delivered, mut refused) = (0u64, 0u64, 0u64);
+    for entry in all_outbox(home)? {
+        sealed += 1;
+        let outcome: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
+            "SELECT outcome FROM delivered WHERE bundle_id = ?1",
+            [&entry.bundle_id],
+            |r| r.get(0),
+        ))?;
+        match outcome.as_deref() {
+            Some(o) if o.starts_with("refused") => refused += 1,
+            Some(_) => delivered += 1,
+            None => {}
+        }
+    }
+    Ok((sealed, delivered, sealed - delivered - refused, refused))
+}
+
+/// Every sealed result of every session store under `home`.
+pub fn all_outbox(home: &Path) -> anyhow::Result<Vec<store::OutboxEntry>> {
+    let mut out = Vec::new();
+    let dir = home.join("sessions");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(out);
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.'))
+                && p.join(store::DB_FILE).exists()
+        })
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        let conn = store::open_reader(&d)?;
+        out.extend(store::outbox(&conn)?);
+    }
+    Ok(out)
+}
+
+/// Runs rounds until `shutdown` turns true.
+pub async fn run(
+    home: PathBuf,
+    e: Enrollment,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let client = match enrolled_client(&home, &e) {
+        Ok(c) => c,
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "the uplink cannot start");
+            return;
+        }
+    };
+    let mut failures = 0u32;
+    let mut status = UplinkStatus::default();
+    loop {
+        let outcome = round(&home, &e, &client).await;
+        let now = store::unix_ms();
+        match outcome {
+            Ok(()) => {
+                failures = 0;
+                status.last_contact_unix_ms = Some(now);
+                status.last_error = None;
+            }
+            Err(err) => {
+                failures = failures.saturating_add(1);
+                let text = format!("{err:#}");
+                tracing::warn!(error = %text, failures, "uplink round failed; will retry");
+                status.last_error = Some(text);
+            }
+        }
+        let home2 = home.clone();
+        let e2 = e.clone();
+        if let Ok(Ok((counts, held))) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let counts = outbox_counts(&home2)?;
+            let conn = packages::open(&home2)?;
+            Ok((counts, packages::held(&conn, &e2)?))
+        })
+        .await
+        {
+            (
+                status.sealed,
+                status.delivered,
+                status.waiting,
+                status.refused,
+            ) = counts;
+            status.packages = held
+                .into_iter()
+                .map(|h| (h.session_id, h.version, h.released))
+                .collect();
+        }
+        status.updated_unix_ms = now;
+        if let Ok(bytes) = serde_json::to_vec_pretty(&status) {
+            let path = home.join(UPLINK_STATUS_FILE);
+            let _ =
+                tokio::task::spawn_blocking(move || exam_fs::write_private_atomic(&path, &bytes))
+                    .await;
+        }
+        let delay = if failures == 0 {
+            every
+        } else {
+            every.saturating_mul(1 << failures.min(10)).min(BACKOFF_MAX)
+        };
+        let jitter = exam_crypto::random_u64().unwrap_or(0) % 41; // 0..=40 → ±20 %
+        let delay = delay.mul_f64(0.8 + jitter as f64 / 100.0);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("uplink task")?
+}
+
+/// One round: packages, keys, results.
+pub async fn round(home: &Path, e: &Enrollment, client: &reqwest::Client) -> anyhow::Result<()> {
+    let url = &e.central_url;
+    let resp = client
+        .get(format!("{url}/api/v1/packages"))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach central at {url}"))?;
+    if !resp.status().is_success() {
+        return Err(refusal(resp)
+            .await
+            .context("central refused the package list"));
+    }
+    let list: PackageList = resp
+        .json()
+        .await
+        .context("central's package list is malformed")?;
+    let (h, ee) = (home.to_path_buf(), e.clone());
+    let held = blocking(move || {
+        let conn = packages::open(&h)?;
+        packages::held(&conn, &ee)
+    })
+    .await?;
+    for entry in &list.packages {
+        let mine = held.iter().find(|x| x.session_id == entry.session_id);
+        if mine.is_some_and(|m| m.version >= entry.version || m.released) {
+            continue;
+        }
+        let resp = client
+            .get(format!("{url}/api/v1/packages/{}", entry.session_id))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            return Err(refusal(resp).await.context("central refused a package"));
+        }
+        let bytes = resp.bytes().await?.to_vec();
+        let (h, ee) = (home.to_path_buf(), e.clone());
+        let imported = blocking(move || {
+            let mut conn = packages::open(&h)?;
+            packages::import(&mut conn, &ee, &bytes, "uplink", store::unix_ms())
+        })
+        .await;
+        match imported {
+            Ok(i) => tracing::info!(?i, "package taken"),
+            Err(err) => {
+                tracing::error!(session = %entry.session_id, error = %format!("{err:#}"), "a package from central was refused")
+            }
+        }
+    }
+    // Keys whose time has come.
+    let (h, ee) = (home.to_path_buf(), e.clone());
+    let held = blocking(move || {
+        let conn = packages::open(&h)?;
+        packages::held(&conn, &ee)
+    })
+    .await?;
+    let now = store::unix_ms();
+    for h in held
+        .iter()
+        .filter(|h| !h.released && h.release_at_unix_ms <= now)
+    {
+        let resp = client
+            .get(format!("{url}/api/v1/sessions/{}/key", h.session_id))
+            .send()
+            .await?;
+        if resp.status() == StatusCode::TOO_EARLY {
+            continue;
+        }
+        if !resp.status().is_success() {
+            return Err(refusal(resp).await.context("central refused the paper key"));
+        }
+        let release: KeyRelease = resp.json().await?;
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(release.paper_key_hex.trim(), &mut key)
+            .context("central sent a malformed paper key")?;
+        let key = PaperKey::from_bytes(key);
+        let (hh, ee, session) = (home.to_path_buf(), e.clone(), h.session_id.clone());
+        blocking(move || {
+            let mut conn = packages::open(&hh)?;
+            packages::release_with_key(&mut conn, &hh, &ee, &session, &key, "online")
+        })
+        .await?;
+    }
+    deliver(home, e, client).await
+}
+
+/// Delivers every sealed result central has not acknowledged, in batches.
+pub async fn deliver(home: &Path, e: &Enrollment, client: &reqwest::Client) -> anyhow::Result<()> {
+    let h = home.to_path_buf();
+    let waiting = blocking(move || {
+        let conn = packages::open(&h)?;
+        let mut out = Vec::new();
+        for entry in all_outbox(&h)? {
+            let done: bool = conn.query_row(
+                "SELECT count(*) > 0 FROM delivered WHERE bundle_id = ?1",
+                [&entry.bundle_id],
+                |r| r.get(0),
+            )?;
+            if !done {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut bytes = 0usize;
+    let mut iter = waiting.into_iter().peekable();
+    while let Some(entry) = iter.next() {
+        bytes += entry.bytes.len() + 16;
+        batch.push(entry.bytes);
+        let full = batch.len() >= RESULT_BATCH_COUNT_MAX
+            || iter.peek().is_none_or(|n| {
+                bytes + n.bytes.len() + 16 > RESULT_BATCH_BYTES_MAX as usize - 1024
+            });
+        if full {
+            send_batch(home, e, client, std::mem::take(&mut batch)).await?;
+            bytes = 0;
+        }
+    }
+    Ok(())
+}
+
+async fn send_batch(
+    home: &Path,
+    e: &Enrollment,
+    client: &reqwest::Client,
+    batch: Vec<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let body = central::encode_batch(&batch)?;
+    let resp = client
+        .post(format!("{}/api/v1/results/batch", e.central_url))
+        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+        .body(body)
+        .send()
+        .await
+        .context("cannot deliver results to central")?;
+    if !resp.status().is_success() {
+        return Err(refusal(resp).await.context("central refused the results"));
+    }
+    let receipts: Vec<BatchReceipt> = resp
+        .json()
+        .await
+        .context("central's receipts are malformed")?;
+    let h = home.to_path_buf();
+    blocking(move || {
+        let mut conn = packages::open(&h)?;
+        let tx = conn.transaction()?;
+        let now = store::unix_ms();
+        for r in &receipts {
+            let outcome = match (&r.outcome, &r.error) {
+                (Some(o), _) => format!("{o:?}").to_lowercase(),
+                (None, Some(err)) if r.permanent => {
+                    tracing::error!(bundle = %r.bundle_id, error = %err, "central refused a sealed result for good");
+                    format!("refused: {err}")
+                }
+                (None, err) => {
+                    tracing::warn!(bundle = %r.bundle_id, error = ?err, "central could not take a result now; will retry");
+                    continue;
+                }
+            };
+            tx.execute(
+                "INSERT OR REPLACE INTO delivered (bundle_id, outcome, at_unix_ms) VALUES (?1, ?2, ?3)",
+                rusqlite::params![r.bundle_id, outcome, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    })
+    .await
+}
