@@ -1,12 +1,35 @@
-//! `exam-crypto`: the platform's cryptography, on `ring`. So far: SHA-256 fingerprints used to
-//! pin the site CA, and [`passphrase`]: secrets sealed at rest under an operator's passphrase
-//! (Argon2id + AES-256-GCM), used for the site CA key. (Package signing, paper encryption and
-//! result sealing come with their issues.)
+//! `exam-crypto`: the platform's cryptography, on `ring` (and the `hpke` crate for RFC 9180).
 //!
-//! This crate must never do IO or depend on tokio; secrets it will hold must not be cloneable,
-//! printable or serializable.
+//! It provides:
+//! - [`Fingerprint`]: SHA-256 fingerprints, used to pin the site CA and to show keys;
+//! - [`passphrase`]: secrets sealed at rest under an operator's passphrase (Argon2id +
+//!   AES-256-GCM), used for the site CA key;
+//! - [`sign`]: Ed25519 signing keys, public keys and signatures, with domain-separated
+//!   signing contexts so that a package signature can never be taken for a result signature;
+//! - [`paper`]: a paper's AES-256-GCM key and its sealed content (`nonce ‖ ciphertext ‖ tag`);
+//! - [`release_code`]: the 26-character code read over the phone that unwraps a paper key,
+//!   stretched with Argon2id and bound to one session;
+//! - [`seal`]: results sealed to the authority's public key with HPKE (RFC 9180, base mode,
+//!   X25519-HKDF-SHA256 / HKDF-SHA256 / AES-256-GCM);
+//! - [`chain`]: a SHA-256 hash chain over a sequence of entries;
+//! - [`CryptoError`]: what went wrong in any of the above (the passphrase module keeps its own
+//!   [`passphrase::SealError`]).
+//!
+//! What it must never do: IO of any kind (files, network, clocks: callers pass bytes in and take
+//! bytes out), depend on tokio, or let a secret out by accident. Secret types
+//! ([`sign::SigningKey`], [`paper::PaperKey`], [`release_code::ReleaseCode`],
+//! [`seal::RecipientKey`], [`passphrase::Passphrase`]) are not `Clone`, print as `<redacted>`,
+//! are not serializable, and keep their bytes in memory that is wiped when dropped. (`ring`
+//! does not wipe the expanded keys it builds for one operation; that is `ring`'s limit.) Every
+//! size limit is a named constant, checked before any work.
 
+pub mod chain;
+pub mod paper;
 pub mod passphrase;
+pub mod release_code;
+pub mod seal;
+pub mod sign;
+mod stretch;
 
 use std::fmt;
 use std::str::FromStr;
@@ -62,6 +85,88 @@ impl FromStr for Fingerprint {
             Err(_) => Err(FingerprintError(s.chars().take(100).collect())),
         }
     }
+}
+
+/// What went wrong in [`sign`], [`paper`], [`release_code`], [`seal`] or [`chain`]. Each
+/// message says what is wrong and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    /// Key bytes that cannot be a key of the expected kind (wrong length, not hex, not PKCS#8).
+    #[error("the key is not valid ({0}); check that the right key file or text was given")]
+    BadKey(&'static str),
+    /// A signature that does not verify (or cannot be a signature at all).
+    #[error(
+        "the signature does not match: the data was altered, or it was signed by another key or for another purpose; do not use the data"
+    )]
+    BadSignature,
+    /// AEAD or HPKE opening failed.
+    #[error(
+        "decryption failed: the data was altered or damaged, or the wrong key was used; fetch the data again or check the key"
+    )]
+    DecryptionFailed,
+    /// The release code does not unwrap this paper key.
+    #[error(
+        "the release code does not unlock this paper: check the code with the authority (a mistyped code, or a code for another session)"
+    )]
+    WrongReleaseCode,
+    /// A typed release code that cannot be one.
+    #[error(
+        "a release code has {expected} letters and digits (dashes and spaces do not count); {found}: read it again",
+        expected = release_code::RELEASE_CODE_CHARS
+    )]
+    BadReleaseCode { found: String },
+    /// Stored or received bytes that this program did not make, or that were damaged.
+    #[error("the data is damaged or was not made by this program ({0}); fetch it again")]
+    Malformed(&'static str),
+    /// An input over one of the named limits.
+    #[error("{what} is {len} bytes, over the limit of {max} bytes; split it or check the input")]
+    TooLarge {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
+    /// An argument the calling program should never pass (a bug, not a user's mistake).
+    #[error("invalid argument: {0}; this is a bug in the calling program")]
+    InvalidArgument(&'static str),
+    /// The operating system's random generator failed.
+    #[error("the system random generator failed; check the operating system")]
+    Random,
+    /// Argon2 refused the parameters or could not get its memory.
+    #[error("the release code could not be stretched ({0}); the machine may be short of memory")]
+    Stretch(String),
+}
+
+/// `N` random bytes from the operating system.
+pub(crate) fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut out = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut out)
+        .map_err(|_| CryptoError::Random)?;
+    Ok(out)
+}
+
+/// Checks that `len` is at most `max`.
+pub(crate) fn check_len(what: &'static str, len: usize, max: usize) -> Result<(), CryptoError> {
+    if len > max {
+        return Err(CryptoError::TooLarge { what, len, max });
+    }
+    Ok(())
+}
+
+/// Reads exactly 32 bytes of a key from a slice.
+pub(crate) fn key_array(bytes: &[u8]) -> Result<[u8; 32], CryptoError> {
+    bytes
+        .try_into()
+        .map_err(|_| CryptoError::BadKey("expected 32 bytes"))
+}
+
+/// Reads 64 hex digits (either case) as 32 bytes.
+pub(crate) fn hex_array(text: &str) -> Result<[u8; 32], CryptoError> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut out)
+        .map_err(|_| CryptoError::BadKey("expected 64 hex digits"))?;
+    Ok(out)
 }
 
 /// 64 random bits from the operating system (for attempt seeds and ids), or an error if the

@@ -16,6 +16,8 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
+use crate::stretch::{self, Cost};
+
 /// Argon2id memory per stretching, in KiB: 64 MiB (RFC 9106, second recommended option).
 pub const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
 /// Argon2id passes over the memory.
@@ -37,7 +39,6 @@ pub const PASSPHRASE_BYTES_MAX: usize = 1024;
 pub const RANDOM_PASSPHRASE_BYTES: usize = 32;
 
 const MAGIC: &[u8; 8] = b"EXSEAL01";
-const KEY_BYTES: usize = 32;
 const TAG_BYTES: usize = 16;
 const HEADER_BYTES: usize = MAGIC.len() + 3 * 4 + SALT_BYTES + NONCE_LEN;
 
@@ -127,25 +128,20 @@ fn random_array<const N: usize>() -> Result<[u8; N], SealError> {
     Ok(out)
 }
 
-struct Cost {
-    memory_kib: u32,
-    iterations: u32,
-    lanes: u32,
-}
+/// The most a sealed header may ask for.
+const COST_MAX: Cost = Cost {
+    memory_kib: ARGON2_MEMORY_KIB_MAX,
+    iterations: ARGON2_ITERATIONS_MAX,
+    lanes: ARGON2_LANES_MAX,
+};
 
-fn stretch(passphrase: &Passphrase, salt: &[u8], cost: &Cost) -> Result<LessSafeKey, SealError> {
-    let params = argon2::Params::new(
-        cost.memory_kib,
-        cost.iterations,
-        cost.lanes,
-        Some(KEY_BYTES),
-    )
-    .map_err(|e| SealError::Stretch(e.to_string()))?;
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut key = Zeroizing::new([0u8; KEY_BYTES]);
-    argon
-        .hash_password_into(passphrase.expose().as_bytes(), salt, key.as_mut())
-        .map_err(|e| SealError::Stretch(e.to_string()))?;
+fn stretch_key(
+    passphrase: &Passphrase,
+    salt: &[u8],
+    cost: &Cost,
+) -> Result<LessSafeKey, SealError> {
+    let key = stretch::argon2id(passphrase.expose().as_bytes(), salt, cost)
+        .map_err(SealError::Stretch)?;
     let unbound = UnboundKey::new(&AES_256_GCM, key.as_ref())
         .map_err(|_| SealError::Stretch("AES-256-GCM key".into()))?;
     Ok(LessSafeKey::new(unbound))
@@ -162,12 +158,10 @@ pub fn seal(passphrase: &Passphrase, plaintext: &[u8]) -> Result<Vec<u8>, SealEr
     let nonce = random_array::<NONCE_LEN>()?;
     let mut out = Vec::with_capacity(HEADER_BYTES + plaintext.len() + TAG_BYTES);
     out.extend_from_slice(MAGIC);
-    for n in [cost.memory_kib, cost.iterations, cost.lanes] {
-        out.extend_from_slice(&n.to_be_bytes());
-    }
+    out.extend_from_slice(&cost.to_be_bytes());
     out.extend_from_slice(&salt);
     out.extend_from_slice(&nonce);
-    let key = stretch(passphrase, &salt, &cost)?;
+    let key = stretch_key(passphrase, &salt, &cost)?;
     let mut body = plaintext.to_vec();
     key.seal_in_place_append_tag(
         Nonce::assume_unique_for_key(nonce),
@@ -191,26 +185,17 @@ pub fn open(passphrase: &Passphrase, sealed: &[u8]) -> Result<SecretBytes, SealE
         return Err(SealError::Malformed("unknown format"));
     }
     let (numbers, rest) = rest.split_at(3 * 4);
-    let n = |i: usize| {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&numbers[i * 4..i * 4 + 4]);
-        u32::from_be_bytes(b)
-    };
-    let cost = Cost {
-        memory_kib: n(0),
-        iterations: n(1),
-        lanes: n(2),
-    };
-    if cost.memory_kib > ARGON2_MEMORY_KIB_MAX
-        || cost.iterations > ARGON2_ITERATIONS_MAX
-        || cost.lanes > ARGON2_LANES_MAX
-    {
+    let numbers: &[u8; 12] = numbers
+        .try_into()
+        .map_err(|_| SealError::Malformed("header"))?;
+    let cost = Cost::from_be_bytes(numbers);
+    if !cost.within(&COST_MAX) {
         return Err(SealError::Malformed("key-stretching cost out of range"));
     }
     let (salt, nonce) = rest.split_at(SALT_BYTES);
     let nonce =
         Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Malformed("nonce"))?;
-    let key = stretch(passphrase, salt, &cost)?;
+    let key = stretch_key(passphrase, salt, &cost)?;
     let mut body = Zeroizing::new(body.to_vec());
     let plain_len = key
         .open_in_place(nonce, Aad::from(header), body.as_mut_slice())
