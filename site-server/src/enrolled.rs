@@ -242,7 +242,7 @@ fn sealer(data: &Path, e: &Enrollment, store_dir: &Path) -> anyhow::Result<Seale
     })
 }
 
-/// `site-server run` of an enrolled site.
+/// `site-server run` of an enrolled site: [`run_site`] until Ctrl-C.
 pub fn serve(
     data: &Path,
     listen: SocketAddr,
@@ -258,74 +258,141 @@ pub fn serve(
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let agent = tokio::spawn(uplink::run(
-            data.to_path_buf(),
-            e.clone(),
-            uplink_every,
-            stop_rx,
-        ));
         let mut out = std::io::stdout().lock();
         writeln!(out, "site-server: {} ({})", e.site_name, e.site_code)?;
         writeln!(out, "central: {}", e.central_url)?;
-        writeln!(out, "LAN: {listen}, fingerprint {}", exam_net::identity::ca_fingerprint(data)?)?;
+        writeln!(
+            out,
+            "LAN: {listen}, fingerprint {}",
+            exam_net::identity::ca_fingerprint(data)?
+        )?;
         writeln!(out, "press Ctrl-C to stop")?;
         out.flush()?;
         drop(out);
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        let mut waiting_said = false;
-        let result: anyhow::Result<()> = 'outer: loop {
-            let (d, ee) = (data.to_path_buf(), e.clone());
-            let current = tokio::task::spawn_blocking(move || choose(&d, &ee)).await??;
-            let Some(session) = current else {
-                if !waiting_said {
-                    println!("waiting for a released paper (the uplink fetches packages and keys; or `site-server release`)");
-                    waiting_said = true;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (serving_tx, mut serving_rx) = tokio::sync::mpsc::unbounded_channel();
+        let site = tokio::spawn(run_site(
+            data.to_path_buf(),
+            listen,
+            ca_dir.map(Path::to_path_buf),
+            passphrase_file.map(Path::to_path_buf),
+            uplink_every,
+            stop_rx,
+            serving_tx,
+        ));
+        let printer = tokio::spawn(async move {
+            while let Some(s) = serving_rx.recv().await {
+                match s {
+                    Serving::Waiting => println!(
+                        "waiting for a released paper (the uplink fetches packages and keys; or `site-server release`)"
+                    ),
+                    Serving::Session { id, addr } => println!("serving session {id} on {addr}"),
+                    Serving::Over { id } => println!("session {id} is over"),
                 }
-                tokio::select! {
-                    r = &mut ctrl_c => { r?; break Ok(()); }
-                    _ = tokio::time::sleep(CHOOSE_EVERY) => continue,
-                }
-            };
-            waiting_said = false;
-            let store_dir = session_dir(data, &session);
-            let sealer = sealer(data, &e, &store_dir)?;
-            let conn = store::open_writer(&store_dir, false)?;
-            let endpoint = server::bind(data, listen)?;
-            let renewer = ca::CertRenewer::new(data, ca_dir, passphrase_file)?;
-            let mut site = server::start_in(
-                data,
-                &store_dir,
-                endpoint,
-                Box::new(SealingStore { conn, sealer }),
-                Some(renewer),
-            )
-            .await?;
-            println!("serving session {session} on {}", site.addr);
-            loop {
-                tokio::select! {
-                    r = &mut ctrl_c => {
-                        r?;
-                        eprintln!("site-server: stopping (committing queued answers)…");
+            }
+        });
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                r?;
+                eprintln!("site-server: stopping (committing queued answers)…");
+                let _ = stop_tx.send(true);
+            }
+            _ = stop_tx.closed() => {}
+        }
+        let result = site.await.context("site task")?;
+        let _ = printer.await;
+        result
+    })
+}
+
+/// What [`run_site`] is doing, for whoever shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Serving {
+    /// No released session to serve yet.
+    Waiting,
+    Session {
+        id: String,
+        addr: SocketAddr,
+    },
+    Over {
+        id: String,
+    },
+}
+
+/// An enrolled site running: the uplink agent, and the LAN service of the session to serve now,
+/// until `shutdown` turns true (queued answers are committed first).
+pub async fn run_site(
+    data: std::path::PathBuf,
+    listen: SocketAddr,
+    ca_dir: Option<std::path::PathBuf>,
+    passphrase_file: Option<std::path::PathBuf>,
+    uplink_every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    report: tokio::sync::mpsc::UnboundedSender<Serving>,
+) -> anyhow::Result<()> {
+    let e = Enrollment::load(&data)?;
+    let agent = tokio::spawn(uplink::run(
+        data.clone(),
+        e.clone(),
+        uplink_every,
+        shutdown.clone(),
+    ));
+    let mut waiting_said = false;
+    let result: anyhow::Result<()> = 'outer: loop {
+        if *shutdown.borrow() {
+            break Ok(());
+        }
+        let (d, ee) = (data.clone(), e.clone());
+        let current = tokio::task::spawn_blocking(move || choose(&d, &ee)).await??;
+        let Some(session) = current else {
+            if !waiting_said {
+                let _ = report.send(Serving::Waiting);
+                waiting_said = true;
+            }
+            tokio::select! {
+                _ = shutdown.changed() => continue,
+                _ = tokio::time::sleep(CHOOSE_EVERY) => continue,
+            }
+        };
+        waiting_said = false;
+        let store_dir = session_dir(&data, &session);
+        let sealer = sealer(&data, &e, &store_dir)?;
+        let conn = store::open_writer(&store_dir, false)?;
+        let endpoint = server::bind(&data, listen)?;
+        let renewer = ca::CertRenewer::new(&data, ca_dir.as_deref(), passphrase_file.as_deref())?;
+        let mut site = server::start_in(
+            &data,
+            &store_dir,
+            endpoint,
+            Box::new(SealingStore { conn, sealer }),
+            Some(renewer),
+        )
+        .await?;
+        let _ = report.send(Serving::Session {
+            id: session.clone(),
+            addr: site.addr,
+        });
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() {
                         site.stop().await?;
                         break 'outer Ok(());
                     }
-                    r = site.wait() => { r?; break 'outer Ok(()); }
-                    _ = tokio::time::sleep(CHOOSE_EVERY) => {
-                        let (d, ee) = (data.to_path_buf(), e.clone());
-                        let next = tokio::task::spawn_blocking(move || choose(&d, &ee)).await??;
-                        if next.as_deref() != Some(session.as_str()) {
-                            println!("session {session} is over");
-                            site.stop().await?;
-                            break;
-                        }
+                }
+                r = site.wait() => { r?; break 'outer Ok(()); }
+                _ = tokio::time::sleep(CHOOSE_EVERY) => {
+                    let (d, ee) = (data.clone(), e.clone());
+                    let next = tokio::task::spawn_blocking(move || choose(&d, &ee)).await??;
+                    if next.as_deref() != Some(session.as_str()) {
+                        site.stop().await?;
+                        let _ = report.send(Serving::Over { id: session.clone() });
+                        break;
                     }
                 }
             }
-        };
-        let _ = stop_tx.send(true);
-        let _ = agent.await;
-        result
-    })
+        }
+    };
+    let _ = agent.await;
+    result
 }
