@@ -8,11 +8,17 @@
 #
 # Usage: deploy/dev/exam-day.sh [WORK_DIR]   (default: a new temporary directory, kept)
 # Ports: central on 127.0.0.1:${CENTRAL_PORT:-18443}, the site's LAN on 127.0.0.1:${SITE_PORT:-17443}.
+# PROFILE=debug uses debug builds (quicker to build, slower to run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 deploy/dev/install-deps.sh
-cargo build --release --quiet -p central-sync -p site-server -p exam-client
-BIN=target/release
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  cargo build --release --quiet -p central-sync -p site-server -p exam-client
+else
+  cargo build --quiet -p central-sync -p site-server -p exam-client
+fi
+BIN=${CARGO_TARGET_DIR:-target}/$PROFILE
 WORK=${1:-$(mktemp -d /tmp/exam-day.XXXXXX)}
 mkdir -p "$WORK"
 CENTRAL="$WORK/central"
@@ -51,10 +57,11 @@ print("\n".join(r["admission_no"] + "," + r["id_number"] for r in ok))' > "$WORK
 N=$(wc -l < "$WORK/credentials.csv")
 
 say "central: serving the site API on 127.0.0.1:$CENTRAL_PORT"
-c serve --listen "127.0.0.1:$CENTRAL_PORT" > "$WORK/central.log" 2>&1 &
+"$BIN/central-sync" --data "$CENTRAL" serve --listen "127.0.0.1:$CENTRAL_PORT" > "$WORK/central.log" 2>&1 &
 PIDS+=($!)
 FP=$(c fingerprint)
 for _ in $(seq 50); do grep -q serving "$WORK/central.log" && break; sleep 0.2; done
+grep serving "$WORK/central.log" || { cat "$WORK/central.log"; exit 1; }
 
 say "site: enrolling and running"
 printf 'exam-day demo passphrase\n' > "$WORK/ca-passphrase"
@@ -64,7 +71,7 @@ printf 'exam-day demo passphrase\n' > "$WORK/ca-passphrase"
   --ca-passphrase-file "$WORK/ca-passphrase" > "$WORK/site.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 150); do grep -q "serving session S1" "$WORK/site.log" && break; sleep 0.2; done
-grep "serving session S1" "$WORK/site.log"
+grep "serving session S1" "$WORK/site.log" || { cat "$WORK/site.log"; exit 1; }
 LAN_FP=$("$BIN/site-server" fingerprint --data "$SITE")
 
 say "$N simulated candidates sit the exam"

@@ -247,7 +247,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             serve(&data, listen, None, renewer)
         }
         Command::Fingerprint { data } => {
-            if let store::DirState::Empty = store::inspect_dir(&data)? {
+            if !crate::central::Enrollment::is_enrolled(&data)
+                && let store::DirState::Empty = store::inspect_dir(&data)?
+            {
                 anyhow::bail!(store::StoreError::NoSite { dir: data });
             }
             let fingerprint = exam_net::identity::ca_fingerprint(&data)
