@@ -329,27 +329,35 @@ async fn result_batch(
         .map_err(|e| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     blocking(&central, move |c, conn| {
         let site = calling_site(conn, peer)?;
-        let now = crate::store::unix_ms();
-        Ok(batch
-            .iter()
-            .map(
-                |bytes| match results::ingest(conn, &c.keys, bytes, Some(&site), "uplink", now) {
-                    Ok(r) => BatchReceipt {
-                        bundle_id: r.bundle_id,
-                        outcome: Some(r.outcome),
-                        error: None,
-                        permanent: false,
-                    },
-                    Err(e) => BatchReceipt {
-                        bundle_id: exam_protocol::central::decode_result(bytes)
-                            .map(|s| s.bundle_id)
-                            .unwrap_or_default(),
-                        outcome: None,
-                        permanent: !matches!(e, results::Rejection::Internal(_)),
-                        error: Some(e.to_string()),
-                    },
+        let items: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+        let outcomes = results::ingest_batch(
+            conn,
+            &c.keys,
+            &items,
+            Some(&site),
+            "uplink",
+            crate::store::unix_ms(),
+        )
+        .map_err(Refusal::internal)?;
+        Ok(outcomes
+            .into_iter()
+            .zip(&batch)
+            .map(|(outcome, bytes)| match outcome {
+                Ok(r) => BatchReceipt {
+                    bundle_id: r.bundle_id,
+                    outcome: Some(r.outcome),
+                    error: None,
+                    permanent: false,
                 },
-            )
+                Err(e) => BatchReceipt {
+                    bundle_id: exam_protocol::central::decode_result(bytes)
+                        .map(|s| s.bundle_id)
+                        .unwrap_or_default(),
+                    outcome: None,
+                    permanent: !matches!(e, results::Rejection::Internal(_)),
+                    error: Some(e.to_string()),
+                },
+            })
             .collect())
     })
     .await

@@ -7,8 +7,8 @@
 //!
 //! Effects: a roster import rejects a person banned at the session's start ("banned until …"),
 //! approving a plan is refused while one of its candidates is banned at their session's start,
-//! and [`crate::plans::session_for_site`] refuses a session with such a candidate (a ban added
-//! after approval: unlock the plan, remove the candidate, approve again).
+//! and a ban added after approval goes to the site with the session's next package version
+//! (the blacklist is part of it): the site keeps that candidate from logging in and logs why.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;

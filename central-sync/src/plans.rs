@@ -1410,19 +1410,11 @@ pub fn session_for_site(conn: &Connection, session_id: &str) -> Result<SessionFo
             disabled_seats: r.disabled_seats.iter().map(|d| d.seat).collect(),
         })
         .collect();
+    // A candidate banned after approval stays in the package: the package's blacklist names
+    // them, and the site keeps them from logging in, saying why in its log.
     let mut seated = Vec::new();
-    let mut banned = Vec::new();
     let mut photo = conn.prepare("SELECT bytes FROM photos WHERE id_number = ?1")?;
     for c in candidates(conn, &s.id)? {
-        if let Some(ban) = blacklist::ban_at(conn, &c.id_number, s.starts_at_unix_ms)? {
-            banned.push(Ineligible {
-                session: s.id.clone(),
-                id_number: c.id_number.clone(),
-                name: c.name.clone(),
-                reason: blacklist::banned_reason(&ban),
-            });
-            continue;
-        }
         let (Some(admission_no), Some(room), Some(seat), Some(seed)) =
             (c.admission_no, c.room, c.seat, c.paper_seed)
         else {
@@ -1437,9 +1429,6 @@ pub fn session_for_site(conn: &Connection, session_id: &str) -> Result<SessionFo
             photo: photo.query_row([&c.id_number], |r| r.get(0)).optional()?,
             paper_seed: seed as u64,
         });
-    }
-    if !banned.is_empty() {
-        return Err(PlanError::Ineligible(banned));
     }
     seated.sort_by(|a, b| a.admission_no.cmp(&b.admission_no));
     Ok(SessionForSite {

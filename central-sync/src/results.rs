@@ -95,29 +95,117 @@ pub fn ingest(
     via: &str,
     now_unix_ms: i64,
 ) -> Result<ResultReceipt, Rejection> {
-    let outcome = check_and_store(conn, keys, bytes, sender, via, now_unix_ms);
-    if let Err(e) = &outcome
-        && !matches!(e, Rejection::Internal(_))
-    {
-        let id = central::decode_result(bytes)
-            .map(|s| s.bundle_id)
-            .unwrap_or_default();
-        tracing::warn!(bundle = %id, sender = sender.unwrap_or("(file)"), reason = %e, "sealed result refused");
-        let _ = conn.execute(
-            "INSERT INTO result_rejections (at_unix_ms, bundle_id, sender, via, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![now_unix_ms, id, sender.unwrap_or(""), via, e.to_string()],
-        );
+    ingest_batch(conn, keys, &[bytes], sender, via, now_unix_ms)
+        .map_err(internal)?
+        .pop()
+        .unwrap_or_else(|| Err(internal("no outcome")))
+}
+
+/// Takes a batch of sealed results in one transaction (each in a savepoint of its own, so one
+/// refusal leaves the others): one outcome per result, in order.
+pub fn ingest_batch(
+    conn: &mut Connection,
+    keys: &CentralKeys,
+    batch: &[&[u8]],
+    sender: Option<&str>,
+    via: &str,
+    now_unix_ms: i64,
+) -> rusqlite::Result<Vec<Result<ResultReceipt, Rejection>>> {
+    let mut tx = conn.transaction()?;
+    let mut definitions = Definitions::default();
+    let mut out = Vec::with_capacity(batch.len());
+    for bytes in batch {
+        let sp = tx.savepoint()?;
+        let outcome = check_and_store(&sp, keys, bytes, sender, via, now_unix_ms, &mut definitions);
+        if outcome.is_ok() {
+            sp.commit()?;
+        } else {
+            drop(sp); // rolls back
+        }
+        if let Err(e) = &outcome {
+            refused(&tx, bytes, sender, via, now_unix_ms, e)?;
+        }
+        out.push(outcome);
     }
-    outcome
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Logs a refusal; a conflict with an accepted result also raises an alarm.
+fn refused(
+    conn: &Connection,
+    bytes: &[u8],
+    sender: Option<&str>,
+    via: &str,
+    now_unix_ms: i64,
+    e: &Rejection,
+) -> rusqlite::Result<()> {
+    if matches!(e, Rejection::Internal(_)) {
+        return Ok(());
+    }
+    let id = central::decode_result(bytes)
+        .map(|s| s.bundle_id)
+        .unwrap_or_default();
+    tracing::warn!(bundle = %id, sender = sender.unwrap_or("(file)"), reason = %e, "sealed result refused");
+    if let Rejection::Conflict(bundle) = e {
+        // A valid result that differs from the accepted one: the site or someone between is
+        // sending two versions of one attempt. The first stays; an operator must look.
+        tracing::error!(bundle = %bundle, "ALARM: a different result under an accepted id");
+        conn.execute(
+            "INSERT INTO alarms (at_unix_ms, kind, detail) VALUES (?1, 'result_conflict', ?2)",
+            params![
+                now_unix_ms,
+                format!("bundle {bundle} arrived again with different content (via {via})")
+            ],
+        )?;
+    }
+    conn.execute(
+        "INSERT INTO result_rejections (at_unix_ms, bundle_id, sender, via, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![now_unix_ms, id, sender.unwrap_or(""), via, e.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Test definitions by content id, read once per batch.
+#[derive(Default)]
+struct Definitions(std::collections::HashMap<String, exam_content::assembly::TestDefinition>);
+
+impl Definitions {
+    /// The paper a candidate was given: the content assembled with their seed.
+    fn paper(
+        &mut self,
+        conn: &Connection,
+        content_id: &str,
+        seed: u64,
+    ) -> Result<Paper, Rejection> {
+        if !self.0.contains_key(content_id) {
+            let zip: Vec<u8> = conn
+                .query_row(
+                    "SELECT package FROM content WHERE id = ?1",
+                    [content_id],
+                    |r| r.get(0),
+                )
+                .map_err(internal)?;
+            let report = exam_content::qti::import_package(&zip).map_err(internal)?;
+            let (def, _) = exam_content::qti::to_test_definition(&report).map_err(internal)?;
+            self.0.insert(content_id.to_owned(), def);
+        }
+        let def = self
+            .0
+            .get(content_id)
+            .ok_or_else(|| internal("definition"))?;
+        Ok(exam_content::assembly::assemble(def, seed))
+    }
 }
 
 fn check_and_store(
-    conn: &mut Connection,
+    conn: &Connection,
     keys: &CentralKeys,
     bytes: &[u8],
     sender: Option<&str>,
     via: &str,
     now_unix_ms: i64,
+    definitions: &mut Definitions,
 ) -> Result<ResultReceipt, Rejection> {
     let sealed = central::decode_result(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
     if sealed.format != RESULT_FORMAT {
@@ -213,28 +301,12 @@ fn check_and_store(
     if head.to_hex() != body.chain_head_hex {
         return Err(Rejection::ChainBroken);
     }
-    let paper = candidate_paper(conn, &session.content_id, body.paper_seed)?;
-    let score = score(&paper, &body, session.pass_mark_percent);
-    let tx = conn.transaction().map_err(internal)?;
     if held.is_some() {
-        // A valid result that differs from the accepted one: the site or someone between is
-        // sending two versions of one attempt. Keep the first; an operator must look.
-        tx.execute(
-            "INSERT INTO alarms (at_unix_ms, kind, detail) VALUES (?1, 'result_conflict', ?2)",
-            params![
-                now_unix_ms,
-                format!(
-                    "bundle {} arrived again with different content (via {via})",
-                    body.bundle_id
-                )
-            ],
-        )
-        .map_err(internal)?;
-        tx.commit().map_err(internal)?;
-        tracing::error!(bundle = %body.bundle_id, "ALARM: a different result under an accepted id");
         return Err(Rejection::Conflict(body.bundle_id));
     }
-    tx.execute(
+    let paper = definitions.paper(conn, &session.content_id, body.paper_seed)?;
+    let score = score(&paper, &body, session.pass_mark_percent);
+    conn.execute(
         "INSERT INTO results (bundle_id, site_code, session_id, admission_no, id_number, sealed_sha256, sealed, body_json, submitted_reason, received_at_unix_ms, via, total_centipoints, max_centipoints, passed, needs_marking, sections_json, items_json)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
@@ -258,26 +330,11 @@ fn check_and_store(
         ],
     )
     .map_err(internal)?;
-    tx.commit().map_err(internal)?;
     tracing::info!(bundle = %body.bundle_id, via, "result accepted");
     Ok(ResultReceipt {
         bundle_id: body.bundle_id,
         outcome: ReceiptOutcome::Accepted,
     })
-}
-
-/// The paper a candidate was given: the plan's content assembled with their seed.
-pub fn candidate_paper(conn: &Connection, content_id: &str, seed: u64) -> Result<Paper, Rejection> {
-    let zip: Vec<u8> = conn
-        .query_row(
-            "SELECT package FROM content WHERE id = ?1",
-            [content_id],
-            |r| r.get(0),
-        )
-        .map_err(internal)?;
-    let report = exam_content::qti::import_package(&zip).map_err(internal)?;
-    let (def, _) = exam_content::qti::to_test_definition(&report).map_err(internal)?;
-    Ok(exam_content::assembly::assemble(&def, seed))
 }
 
 /// A scored result.

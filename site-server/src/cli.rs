@@ -336,6 +336,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn status(data: &Path, json: bool) -> ExitCode {
     let s = match crate::status::Status::read(data) {
         Ok(s) => s,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && crate::central::Enrollment::is_enrolled(data) =>
+        {
+            println!("state: not serving a session yet (waiting for a released paper)");
+            match crate::uplink::UplinkStatus::read(data) {
+                Some(u) if !json => crate::enrolled::print_uplink(&u),
+                Some(u) => println!("{}", serde_json::to_string_pretty(&u).unwrap_or_default()),
+                None => println!("uplink: no report yet (is `site-server run` running?)"),
+            }
+            return ExitCode::from(4);
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             eprintln!(
                 "site-server: no status in {}: the server has never run there (start it with `site-server run --data {}`)",

@@ -119,9 +119,13 @@ pub fn release(data: &Path, session: &str, code: &str) -> anyhow::Result<()> {
 }
 
 pub fn list_packages(data: &Path) -> anyhow::Result<()> {
-    let e = Enrollment::load(data).context("this data directory is not an enrolled site")?;
+    anyhow::ensure!(
+        Enrollment::is_enrolled(data),
+        "{} is not an enrolled site",
+        data.display()
+    );
     let conn = packages::open(data)?;
-    let held = packages::held(&conn, &e)?;
+    let held = packages::held(&conn)?;
     if held.is_empty() {
         println!("no packages yet");
     }
@@ -202,10 +206,10 @@ pub fn print_uplink(u: &UplinkStatus) {
 }
 
 /// Which released session to serve now.
-fn choose(data: &Path, e: &Enrollment) -> anyhow::Result<Option<String>> {
+fn choose(data: &Path) -> anyhow::Result<Option<String>> {
     let conn = packages::open(data)?;
     let now = store::unix_ms();
-    for h in packages::held(&conn, e)?.into_iter().filter(|h| h.released) {
+    for h in packages::held(&conn)?.into_iter().filter(|h| h.released) {
         let end = h.starts_at_unix_ms
             + i64::from(h.duration_min) * 60_000
             + SERVE_AFTER_END.as_millis() as i64;
@@ -342,8 +346,8 @@ pub async fn run_site(
         if *shutdown.borrow() {
             break Ok(());
         }
-        let (d, ee) = (data.clone(), e.clone());
-        let current = tokio::task::spawn_blocking(move || choose(&d, &ee)).await??;
+        let d = data.clone();
+        let current = tokio::task::spawn_blocking(move || choose(&d)).await??;
         let Some(session) = current else {
             if !waiting_said {
                 let _ = report.send(Serving::Waiting);
@@ -382,8 +386,8 @@ pub async fn run_site(
                 }
                 r = site.wait() => { r?; break 'outer Ok(()); }
                 _ = tokio::time::sleep(CHOOSE_EVERY) => {
-                    let (d, ee) = (data.clone(), e.clone());
-                    let next = tokio::task::spawn_blocking(move || choose(&d, &ee)).await??;
+                    let d = data.clone();
+                    let next = tokio::task::spawn_blocking(move || choose(&d)).await??;
                     if next.as_deref() != Some(session.as_str()) {
                         site.stop().await?;
                         let _ = report.send(Serving::Over { id: session.clone() });

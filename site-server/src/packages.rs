@@ -41,6 +41,10 @@ const SCHEMA: exam_sqlite::Schema = exam_sqlite::Schema {
     migrations: &["CREATE TABLE packages (
              session_id TEXT PRIMARY KEY,
              version INTEGER NOT NULL,
+             title TEXT NOT NULL,
+             starts_at_unix_ms INTEGER NOT NULL,
+             duration_min INTEGER NOT NULL,
+             release_at_unix_ms INTEGER NOT NULL,
              bytes BLOB NOT NULL,
              source TEXT NOT NULL,
              received_at_unix_ms INTEGER NOT NULL,
@@ -189,9 +193,19 @@ pub fn import(
         },
     };
     tx.execute(
-        "INSERT INTO packages (session_id, version, bytes, source, received_at_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(session_id) DO UPDATE SET version = excluded.version, bytes = excluded.bytes, source = excluded.source, received_at_unix_ms = excluded.received_at_unix_ms",
-        params![body.session_id, body.version as i64, bytes, source, now_unix_ms],
+        "INSERT INTO packages (session_id, version, title, starts_at_unix_ms, duration_min, release_at_unix_ms, bytes, source, received_at_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(session_id) DO UPDATE SET version = excluded.version, title = excluded.title, starts_at_unix_ms = excluded.starts_at_unix_ms, duration_min = excluded.duration_min, release_at_unix_ms = excluded.release_at_unix_ms, bytes = excluded.bytes, source = excluded.source, received_at_unix_ms = excluded.received_at_unix_ms",
+        params![
+            body.session_id,
+            body.version as i64,
+            body.title,
+            body.starts_at_unix_ms,
+            body.duration_min,
+            body.release_at_unix_ms,
+            bytes,
+            source,
+            now_unix_ms
+        ],
     )?;
     log(
         &tx,
@@ -217,47 +231,24 @@ pub struct Held {
     pub title: String,
 }
 
-/// Every held package, by start.
-pub fn held(conn: &Connection, e: &Enrollment) -> anyhow::Result<Vec<Held>> {
+/// Every held package, by start (from what was recorded when it was verified and taken; the
+/// package itself is verified again whenever it is opened).
+pub fn held(conn: &Connection) -> anyhow::Result<Vec<Held>> {
     let mut stmt = conn.prepare(
-        "SELECT session_id, version, bytes, released_at_unix_ms FROM packages ORDER BY session_id",
+        "SELECT session_id, version, released_at_unix_ms, release_at_unix_ms, starts_at_unix_ms, duration_min, title FROM packages ORDER BY starts_at_unix_ms, session_id",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)? as u64,
-            r.get::<_, Vec<u8>>(2)?,
-            r.get::<_, Option<i64>>(3)?,
-        ))
+        Ok(Held {
+            session_id: r.get(0)?,
+            version: r.get::<_, i64>(1)? as u64,
+            released: r.get::<_, Option<i64>>(2)?.is_some(),
+            release_at_unix_ms: r.get(3)?,
+            starts_at_unix_ms: r.get(4)?,
+            duration_min: r.get(5)?,
+            title: r.get(6)?,
+        })
     })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (session_id, version, bytes, released) = row?;
-        // Verified when taken; checked again (the file could have been changed on disk). Expiry
-        // is not checked here: a released session keeps running.
-        let body = verify(&bytes, e, i64::MIN).or_else(|_| -> anyhow::Result<_> {
-            let signed = central::decode_package(&bytes)?;
-            Ok(central::decode_package_body(&signed.signed)?)
-        });
-        let body = match body {
-            Ok(b) => b,
-            Err(err) => {
-                tracing::error!(session = %session_id, error = %err, "a held package cannot be read");
-                continue;
-            }
-        };
-        out.push(Held {
-            session_id,
-            version,
-            released: released.is_some(),
-            release_at_unix_ms: body.release_at_unix_ms,
-            starts_at_unix_ms: body.starts_at_unix_ms,
-            duration_min: body.duration_min,
-            title: body.title,
-        });
-    }
-    out.sort_by_key(|h| h.starts_at_unix_ms);
-    Ok(out)
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn held_body(conn: &Connection, e: &Enrollment, session: &str) -> anyhow::Result<PackageBody> {
@@ -294,6 +285,11 @@ pub fn release_with_key(
     let body = held_body(conn, e, session)?;
     let dir = session_dir(home, session);
     if dir.join(store::DB_FILE).exists() {
+        // Released before (a crash may have come between the store and this record).
+        conn.execute(
+            "UPDATE packages SET released_at_unix_ms = ?1, released_how = ?2 WHERE session_id = ?3 AND released_at_unix_ms IS NULL",
+            params![store::unix_ms(), how, session],
+        )?;
         return Ok(());
     }
     let content = key

@@ -130,11 +130,10 @@ pub async fn run(
             }
         }
         let home2 = home.clone();
-        let e2 = e.clone();
         if let Ok(Ok((counts, held))) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let counts = outbox_counts(&home2)?;
             let conn = packages::open(&home2)?;
-            Ok((counts, packages::held(&conn, &e2)?))
+            Ok((counts, packages::held(&conn)?))
         })
         .await
         {
@@ -181,8 +180,15 @@ async fn blocking<T: Send + 'static>(
         .context("uplink task")?
 }
 
-/// One round: packages, keys, results.
+/// One round: packages and keys, then results (delivered even when the first part failed).
 pub async fn round(home: &Path, e: &Enrollment, client: &reqwest::Client) -> anyhow::Result<()> {
+    let pulled = pull(home, e, client).await;
+    let delivered = deliver(home, e, client).await;
+    pulled.and(delivered)
+}
+
+/// Fetches newer packages and the paper keys whose time has come.
+async fn pull(home: &Path, e: &Enrollment, client: &reqwest::Client) -> anyhow::Result<()> {
     let url = &e.central_url;
     let resp = client
         .get(format!("{url}/api/v1/packages"))
@@ -198,10 +204,10 @@ pub async fn round(home: &Path, e: &Enrollment, client: &reqwest::Client) -> any
         .json()
         .await
         .context("central's package list is malformed")?;
-    let (h, ee) = (home.to_path_buf(), e.clone());
+    let h = home.to_path_buf();
     let held = blocking(move || {
         let conn = packages::open(&h)?;
-        packages::held(&conn, &ee)
+        packages::held(&conn)
     })
     .await?;
     for entry in &list.packages {
@@ -231,10 +237,10 @@ pub async fn round(home: &Path, e: &Enrollment, client: &reqwest::Client) -> any
         }
     }
     // Keys whose time has come.
-    let (h, ee) = (home.to_path_buf(), e.clone());
+    let h = home.to_path_buf();
     let held = blocking(move || {
         let conn = packages::open(&h)?;
-        packages::held(&conn, &ee)
+        packages::held(&conn)
     })
     .await?;
     let now = store::unix_ms();
@@ -264,7 +270,7 @@ pub async fn round(home: &Path, e: &Enrollment, client: &reqwest::Client) -> any
         })
         .await?;
     }
-    deliver(home, e, client).await
+    Ok(())
 }
 
 /// Delivers every sealed result central has not acknowledged, in batches.
