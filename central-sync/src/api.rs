@@ -106,10 +106,21 @@ impl RunningCentral {
 
 /// Starts the API on `listen` over the store and keys in `data`.
 pub async fn start(data: &Path, listen: SocketAddr) -> anyhow::Result<RunningCentral> {
+    start_with(data, listen, None).await
+}
+
+/// [`start`], serving the operator's certificate instead of central's own when given.
+pub async fn start_with(
+    data: &Path,
+    listen: SocketAddr,
+    operator: Option<crate::keys::OperatorCert>,
+) -> anyhow::Result<RunningCentral> {
     let keys = CentralKeys::load(data, SystemTime::now())?;
     let conn = store::open(data)?;
-    let tls = Arc::new(keys.server_config()?);
-    let fingerprint = keys.fingerprint();
+    let tls = Arc::new(keys.server_config(operator.as_ref())?);
+    let fingerprint = operator
+        .as_ref()
+        .map_or_else(|| keys.fingerprint(), |o| o.fingerprint());
     let central = Arc::new(Central {
         db: Mutex::new(conn),
         keys,

@@ -49,11 +49,22 @@ enum Command {
     /// Make central's keys (once): its TLS CA, the package-signing and result-encryption keys.
     Init,
     /// Print the fingerprint sites pin (`site-server init --central-fingerprint`).
-    Fingerprint,
+    Fingerprint {
+        /// The operator's certificate chain `serve` is given, if any.
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+    },
     /// Serve the site API over HTTPS.
     Serve {
         #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: std::net::SocketAddr,
+        /// Serve the operator's certificate chain (PEM, server certificate first, the CA sites
+        /// pin last) instead of central's own; client certificates are still central's.
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// The key of --tls-cert (PEM).
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
     },
     /// Sessions: the offline release code.
     #[command(subcommand)]
@@ -433,8 +444,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let data = cli.data.as_path();
     match cli.command {
         Command::Init => return commands::init(data),
-        Command::Fingerprint => return commands::fingerprint(data),
-        Command::Serve { listen } => return commands::serve(data, listen),
+        Command::Fingerprint { tls_cert } => {
+            return commands::fingerprint(data, tls_cert.as_deref());
+        }
+        Command::Serve {
+            listen,
+            tls_cert,
+            tls_key,
+        } => {
+            let operator = commands::operator_cert(tls_cert.as_deref(), tls_key.as_deref())?;
+            return commands::serve(data, listen, operator);
+        }
         Command::Session(SessionKeyCommand::ReleaseCode { id, by }) => {
             return commands::release_code(data, &id, &by);
         }
@@ -552,7 +572,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Init
-        | Command::Fingerprint
+        | Command::Fingerprint { .. }
         | Command::Serve { .. }
         | Command::Session(_)
         | Command::Package(_)

@@ -23,20 +23,42 @@ pub fn init(data: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn fingerprint(data: &Path) -> anyhow::Result<()> {
-    println!(
-        "{}",
-        CentralKeys::load(data, SystemTime::now())?.fingerprint()
-    );
+/// The operator's certificate, when both files are given.
+pub fn operator_cert(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> anyhow::Result<Option<crate::keys::OperatorCert>> {
+    match (cert, key) {
+        (Some(c), Some(k)) => Ok(Some(crate::keys::OperatorCert::load(c, k)?)),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!(
+            "give both --tls-cert and --tls-key, or neither (central's own certificate)"
+        ),
+    }
+}
+
+/// What sites pin: central's CA, or the last certificate of the operator's chain.
+pub fn fingerprint(data: &Path, cert: Option<&Path>) -> anyhow::Result<()> {
+    match cert {
+        Some(c) => println!("{}", crate::keys::OperatorCert::chain_fingerprint(c)?),
+        None => println!(
+            "{}",
+            CentralKeys::load(data, SystemTime::now())?.fingerprint()
+        ),
+    }
     Ok(())
 }
 
-pub fn serve(data: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+pub fn serve(
+    data: &Path,
+    listen: SocketAddr,
+    operator: Option<crate::keys::OperatorCert>,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let central = api::start(data, listen).await?;
+        let central = api::start_with(data, listen, operator).await?;
         println!(
             "central-sync: serving the site API on https://{}",
             central.addr

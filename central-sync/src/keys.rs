@@ -286,9 +286,13 @@ impl CentralKeys {
         Ok((cert.pem(), Fingerprint::of(cert.der())))
     }
 
-    /// The TLS configuration of the API: central's server certificate; a client certificate is
-    /// asked for and, when sent, must be one central issued (enrolment itself comes without).
-    pub fn server_config(&self) -> Result<rustls::ServerConfig, KeyError> {
+    /// The TLS configuration of the API: central's server certificate (or the operator's, when
+    /// given); a client certificate is asked for and, when sent, must be one central issued
+    /// (enrolment itself comes without).
+    pub fn server_config(
+        &self,
+        operator: Option<&OperatorCert>,
+    ) -> Result<rustls::ServerConfig, KeyError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots
@@ -301,16 +305,83 @@ impl CentralKeys {
         .allow_unauthenticated()
         .build()
         .map_err(|e| corrupt(Path::new(CA_CERT), e))?;
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| corrupt(Path::new(SERVER), e))?
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(
-                self.server_chain.clone(),
-                PrivateKeyDer::Pkcs8(self.server_key.clone_key()),
-            )
-            .map_err(|e| corrupt(Path::new(SERVER), e))?;
+            .with_client_cert_verifier(verifier);
+        let mut config = match operator {
+            Some(op) => config
+                .with_single_cert(op.chain.clone(), op.key.clone_key())
+                .map_err(|e| corrupt(&op.path, e))?,
+            None => config
+                .with_single_cert(
+                    self.server_chain.clone(),
+                    PrivateKeyDer::Pkcs8(self.server_key.clone_key()),
+                )
+                .map_err(|e| corrupt(Path::new(SERVER), e))?,
+        };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(config)
+    }
+}
+
+/// An operator's own server certificate for the API (e.g. one their organisation issued for
+/// the host name sites dial): the chain, leaf first, up to and including the CA that sites pin.
+pub struct OperatorCert {
+    path: PathBuf,
+    pub chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for OperatorCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorCert")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OperatorCert {
+    fn read_chain(cert: &Path) -> Result<Vec<CertificateDer<'static>>, KeyError> {
+        let pem = read(cert)?;
+        let chain = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| corrupt(cert, e))?;
+        if chain.len() < 2 {
+            return Err(corrupt(
+                cert,
+                "it must hold the whole chain, the server certificate first and the CA sites pin last",
+            ));
+        }
+        Ok(chain)
+    }
+
+    /// What sites pin for the chain in `cert`: the SHA-256 of its last certificate.
+    pub fn chain_fingerprint(cert: &Path) -> Result<Fingerprint, KeyError> {
+        let chain = Self::read_chain(cert)?;
+        Ok(chain
+            .last()
+            .map(|c| Fingerprint::of(c))
+            .unwrap_or_else(|| Fingerprint::of(&[])))
+    }
+
+    /// Reads the chain from `cert` and its key from `key` (PEM).
+    pub fn load(cert: &Path, key: &Path) -> Result<Self, KeyError> {
+        let chain = Self::read_chain(cert)?;
+        let key_pem = read(key)?;
+        let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| corrupt(key, e))?;
+        Ok(Self {
+            path: cert.to_path_buf(),
+            chain,
+            key: key_der,
+        })
+    }
+
+    /// What sites pin: the SHA-256 of the last certificate of the chain.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.chain
+            .last()
+            .map(|c| Fingerprint::of(c))
+            .unwrap_or_else(|| Fingerprint::of(&[]))
     }
 }

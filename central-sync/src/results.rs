@@ -231,7 +231,7 @@ fn check_and_store(
         )
         .optional()
         .map_err(internal)?;
-    if held.as_deref() == Some(digest.as_str()) {
+    if held.is_some() {
         return Ok(ResultReceipt {
             bundle_id: sealed.bundle_id,
             outcome: ReceiptOutcome::Duplicate,

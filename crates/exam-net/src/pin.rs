@@ -28,8 +28,9 @@ impl PinnedCaVerifier {
         }
     }
 
-    /// A verifier that checks the certificate for `name`, whatever host or address the client
-    /// dialled (central's API: its CA is pinned, its address may change).
+    /// A verifier that accepts a certificate for `name` whatever host or address the client
+    /// dialled (central's own certificate: its CA is pinned, its address may change), or one for
+    /// the name dialled (an operator's certificate under the pinned CA).
     pub fn for_name(pin: Fingerprint, provider: Arc<CryptoProvider>, name: &str) -> Self {
         Self {
             pin,
@@ -63,8 +64,16 @@ impl ServerCertVerifier for PinnedCaVerifier {
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
                 .build()
                 .map_err(|e| rustls::Error::General(e.to_string()))?;
-        let name = self.name.as_ref().unwrap_or(server_name);
-        verifier.verify_server_cert(end_entity, &[], name, ocsp_response, now)
+        match &self.name {
+            // Central's own certificate carries its fixed name; an operator's carries the host
+            // name the site dialled.
+            Some(name) => verifier
+                .verify_server_cert(end_entity, &[], name, ocsp_response, now)
+                .or_else(|_| {
+                    verifier.verify_server_cert(end_entity, &[], server_name, ocsp_response, now)
+                }),
+            None => verifier.verify_server_cert(end_entity, &[], server_name, ocsp_response, now),
+        }
     }
 
     fn verify_tls12_signature(
