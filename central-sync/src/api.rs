@@ -35,8 +35,8 @@ use crate::{enroll, packages, results, store};
 pub const CONNECTIONS_MAX: usize = 512;
 /// Time a client has to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest a connection is kept (a slow upload of a large package included).
-pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
+/// Longest a connection is kept (a large package to a slow uplink included).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(3_600);
 
 /// What handlers share.
 pub struct Central {
@@ -149,7 +149,11 @@ async fn accept_loop(
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    // Every connection's task: dropped (aborted) with the loop, so a stopped central answers no
+    // one, not even on a kept-alive connection.
+    let mut conns = tokio::task::JoinSet::new();
     loop {
+        while conns.try_join_next().is_some() {}
         let permit = tokio::select! {
             _ = &mut shutdown => return,
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
@@ -167,7 +171,7 @@ async fn accept_loop(
         };
         let acceptor = acceptor.clone();
         let app = app.clone();
-        tokio::spawn(async move {
+        conns.spawn(async move {
             let _permit = permit;
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
@@ -202,16 +206,8 @@ async fn accept_loop(
 }
 
 fn router(central: Arc<Central>) -> Router {
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .route("/openapi.json", get(openapi))
-        .route(
-            "/api/v1/enroll",
-            post(enroll_route).layer(DefaultBodyLimit::max(API_JSON_BYTES_MAX)),
-        )
+    // Everything a site does needs its certificate, checked before a body is read.
+    let sites = Router::new()
         .route("/api/v1/packages", get(package_list))
         .route("/api/v1/packages/{session}", get(package_get))
         .route("/api/v1/sessions/{session}/key", get(key_get))
@@ -223,7 +219,35 @@ fn router(central: Arc<Central>) -> Router {
             "/api/v1/results/batch",
             post(result_batch).layer(DefaultBodyLimit::max(RESULT_BATCH_BYTES_MAX as usize)),
         )
+        .route_layer(axum::middleware::from_fn(require_cert));
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/openapi.json", get(openapi))
+        .route(
+            "/api/v1/enroll",
+            post(enroll_route).layer(DefaultBodyLimit::max(API_JSON_BYTES_MAX)),
+        )
+        .merge(sites)
         .with_state(central)
+}
+
+/// Refuses a caller without a client certificate before anything else is done.
+async fn require_cert(
+    Extension(peer): Extension<PeerCert>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if peer.0.is_none() {
+        return Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "需要考点证书，请先注册考点 / this needs the site's certificate: enroll the site first (`site-server init --central …`)",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Runs blocking store work off the async threads.
@@ -365,7 +389,7 @@ async fn result_batch(
                         .map(|s| s.bundle_id)
                         .unwrap_or_default(),
                     outcome: None,
-                    permanent: !matches!(e, results::Rejection::Internal(_)),
+                    permanent: e.is_permanent(),
                     error: Some(e.to_string()),
                 },
             })

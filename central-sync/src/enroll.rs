@@ -103,14 +103,16 @@ pub fn site_of_cert(conn: &Connection, fp: &Fingerprint) -> rusqlite::Result<Opt
     .optional()
 }
 
-/// The result-signing key of an enrolled site.
-pub fn site_signing_key(conn: &Connection, site: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
-        "SELECT signing_public FROM site_keys WHERE site_code = ?1",
-        [site],
-        |r| r.get(0),
-    )
-    .optional()
+/// The result-signing keys of a site: the current one first, then those of earlier enrolments
+/// (results sealed before it enrolled again still verify).
+pub fn site_signing_keys(conn: &Connection, site: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT signing_public FROM site_keys WHERE site_code = ?1
+         UNION ALL
+         SELECT signing_public FROM site_keys_before WHERE site_code = ?1",
+    )?;
+    let rows = stmt.query_map([site], |r| r.get(0))?;
+    rows.collect()
 }
 
 /// Enrols a site: checks the token, issues the certificate, records the keys — all or nothing.
@@ -171,6 +173,12 @@ pub fn enroll(
     tx.execute(
         "UPDATE enroll_tokens SET used_at_unix_ms = ?1 WHERE token_sha256 = ?2",
         params![now_unix_ms, token_digest(&req.token)],
+    )
+    .map_err(Refusal::internal)?;
+    tx.execute(
+        "INSERT INTO site_keys_before (site_code, signing_public, enrolled_at_unix_ms, replaced_at_unix_ms)
+         SELECT site_code, signing_public, enrolled_at_unix_ms, ?2 FROM site_keys WHERE site_code = ?1",
+        params![site, now_unix_ms],
     )
     .map_err(Refusal::internal)?;
     tx.execute(

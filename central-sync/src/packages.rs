@@ -139,7 +139,7 @@ fn build_body(
                 paper_seed: c.paper_seed,
             })
             .collect(),
-        banned: crate::blacklist::active_at(conn, now_unix_ms)?
+        banned: banned_on_roster(conn, s, now_unix_ms)?
             .into_iter()
             .map(|(id_number, until_unix_ms, reason)| BannedPerson {
                 id_number,
@@ -150,6 +150,21 @@ fn build_body(
         sealed_content,
         wrapped_key: wrapped,
     })
+}
+
+/// The bans in force of people on the session's roster: a site learns nothing about anyone else,
+/// and a ban of someone else does not make a new package version.
+fn banned_on_roster(
+    conn: &Connection,
+    s: &SessionForSite,
+    now_unix_ms: i64,
+) -> anyhow::Result<Vec<(String, i64, String)>> {
+    let roster: std::collections::BTreeSet<&str> =
+        s.candidates.iter().map(|c| c.id_number.as_str()).collect();
+    Ok(crate::blacklist::active_at(conn, now_unix_ms)?
+        .into_iter()
+        .filter(|(id, _, _)| roster.contains(id.as_str()))
+        .collect())
 }
 
 /// Signs a package body into the file a site takes.
@@ -174,7 +189,7 @@ pub fn current(
 ) -> anyhow::Result<(u64, Vec<u8>)> {
     let tx = conn.transaction()?;
     let s = plans::session_for_site(&tx, session_id)?;
-    let banned = crate::blacklist::active_at(&tx, now_unix_ms)?;
+    let banned = banned_on_roster(&tx, &s, now_unix_ms)?;
     // What the package says, apart from when it was built: a change makes a new version.
     let input = serde_json::to_vec(&(&s, &banned))?;
     let digest = exam_crypto::Fingerprint::of(&input).to_string();

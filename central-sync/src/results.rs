@@ -62,11 +62,20 @@ pub enum Rejection {
         "标识 {0} 已有另一份不同的成绩，已报警 / a different result was accepted under id {0} before: refused and an alarm raised"
     )]
     Conflict(String),
+    #[error(
+        "成绩包暂不能核对，稍后重试 / the result cannot be checked now ({0}); the site retries"
+    )]
+    NotNow(String),
     #[error("{0}")]
     Internal(String),
 }
 
 impl Rejection {
+    /// Whether sending the same bytes again can never succeed.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, Rejection::NotNow(_) | Rejection::Internal(_))
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Rejection::Malformed(_) | Rejection::Mismatch(_) | Rejection::ChainBroken => {
@@ -76,6 +85,7 @@ impl Rejection {
             Rejection::Undecryptable | Rejection::BadSignature => StatusCode::UNPROCESSABLE_ENTITY,
             Rejection::NotOnRoster(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Rejection::Conflict(_) => StatusCode::CONFLICT,
+            Rejection::NotNow(_) => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -140,7 +150,7 @@ fn refused(
     now_unix_ms: i64,
     e: &Rejection,
 ) -> rusqlite::Result<()> {
-    if matches!(e, Rejection::Internal(_)) {
+    if !e.is_permanent() {
         return Ok(());
     }
     let id = central::decode_result(bytes)
@@ -166,11 +176,31 @@ fn refused(
     Ok(())
 }
 
-/// Test definitions by content id, read once per batch.
+/// What a batch reads once: test definitions by content id, sessions by id.
 #[derive(Default)]
-struct Definitions(std::collections::HashMap<String, exam_content::assembly::TestDefinition>);
+struct Definitions {
+    tests: std::collections::HashMap<String, exam_content::assembly::TestDefinition>,
+    sessions: std::collections::HashMap<String, std::rc::Rc<plans::SessionForSite>>,
+}
 
 impl Definitions {
+    fn session(
+        &mut self,
+        conn: &Connection,
+        id: &str,
+    ) -> Result<std::rc::Rc<plans::SessionForSite>, Rejection> {
+        if let Some(s) = self.sessions.get(id) {
+            return Ok(s.clone());
+        }
+        // A session whose plan is unlocked for a correction cannot be checked now; the site
+        // retries.
+        let s = std::rc::Rc::new(
+            plans::session_for_site(conn, id).map_err(|e| Rejection::NotNow(e.to_string()))?,
+        );
+        self.sessions.insert(id.to_owned(), s.clone());
+        Ok(s)
+    }
+
     /// The paper a candidate was given: the content assembled with their seed.
     fn paper(
         &mut self,
@@ -178,7 +208,7 @@ impl Definitions {
         content_id: &str,
         seed: u64,
     ) -> Result<Paper, Rejection> {
-        if !self.0.contains_key(content_id) {
+        if !self.tests.contains_key(content_id) {
             let zip: Vec<u8> = conn
                 .query_row(
                     "SELECT package FROM content WHERE id = ?1",
@@ -188,10 +218,10 @@ impl Definitions {
                 .map_err(internal)?;
             let report = exam_content::qti::import_package(&zip).map_err(internal)?;
             let (def, _) = exam_content::qti::to_test_definition(&report).map_err(internal)?;
-            self.0.insert(content_id.to_owned(), def);
+            self.tests.insert(content_id.to_owned(), def);
         }
         let def = self
-            .0
+            .tests
             .get(content_id)
             .ok_or_else(|| internal("definition"))?;
         Ok(exam_content::assembly::assemble(def, seed))
@@ -231,16 +261,16 @@ fn check_and_store(
         )
         .optional()
         .map_err(internal)?;
-    if held.is_some() {
+    if held.as_deref() == Some(digest.as_str()) {
         return Ok(ResultReceipt {
             bundle_id: sealed.bundle_id,
             outcome: ReceiptOutcome::Duplicate,
         });
     }
-    let site_key = crate::enroll::site_signing_key(conn, &sealed.site_code)
-        .map_err(internal)?
-        .ok_or_else(|| Rejection::UnknownSite(sealed.site_code.clone()))?;
-    let site_key = PublicKey::from_hex(&site_key).map_err(internal)?;
+    let site_keys = crate::enroll::site_signing_keys(conn, &sealed.site_code).map_err(internal)?;
+    if site_keys.is_empty() {
+        return Err(Rejection::UnknownSite(sealed.site_code.clone()));
+    }
     let enc: [u8; 32] = sealed
         .enc
         .as_slice()
@@ -260,9 +290,15 @@ fn check_and_store(
         central::decode_result_part(&plain).map_err(|e| Rejection::Malformed(e.to_string()))?;
     let signature =
         Signature::from_bytes(&signed.signature).map_err(|_| Rejection::BadSignature)?;
-    site_key
-        .verify_with_context(RESULT_SIGNING_CONTEXT, &signed.signed, &signature)
-        .map_err(|_| Rejection::BadSignature)?;
+    // The site's current key, or one it had before enrolling again (results sealed earlier).
+    if !site_keys.iter().any(|k| {
+        PublicKey::from_hex(k).is_ok_and(|k| {
+            k.verify_with_context(RESULT_SIGNING_CONTEXT, &signed.signed, &signature)
+                .is_ok()
+        })
+    }) {
+        return Err(Rejection::BadSignature);
+    }
     let body: ResultBody = central::decode_result_part(&signed.signed)
         .map_err(|e| Rejection::Malformed(e.to_string()))?;
     if body.bundle_id != sealed.bundle_id
@@ -276,8 +312,7 @@ fn check_and_store(
             body.bundle_id, body.site_code, body.session_id
         )));
     }
-    let session = plans::session_for_site(conn, &body.session_id)
-        .map_err(|e| Rejection::Mismatch(e.to_string()))?;
+    let session = definitions.session(conn, &body.session_id)?;
     if session.site_code != body.site_code {
         return Err(Rejection::Mismatch(format!(
             "session {} is not held at site {}",
@@ -300,6 +335,21 @@ fn check_and_store(
     }
     if head.to_hex() != body.chain_head_hex {
         return Err(Rejection::ChainBroken);
+    }
+    // What is scored must be what the chained log says: the last stored change of each item.
+    let mut last = std::collections::BTreeMap::new();
+    for c in body.changes.iter().filter(|c| c.refused.is_none()) {
+        last.insert(c.item.as_str(), c.response.as_str());
+    }
+    let stated: std::collections::BTreeMap<&str, &str> = body
+        .final_answers
+        .iter()
+        .map(|(i, r)| (i.as_str(), r.as_str()))
+        .collect();
+    if last != stated {
+        return Err(Rejection::Mismatch(
+            "the final answers are not the last changes of the log".into(),
+        ));
     }
     if held.is_some() {
         return Err(Rejection::Conflict(body.bundle_id));

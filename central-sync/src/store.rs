@@ -156,6 +156,12 @@ const MIGRATIONS: &[&str] = &[
          signing_public TEXT NOT NULL,
          enrolled_at_unix_ms INTEGER NOT NULL
      );
+     CREATE TABLE site_keys_before (
+         site_code TEXT NOT NULL,
+         signing_public TEXT NOT NULL,
+         enrolled_at_unix_ms INTEGER NOT NULL,
+         replaced_at_unix_ms INTEGER NOT NULL
+     );
      CREATE TABLE session_keys (
          session_id TEXT PRIMARY KEY,
          paper_key BLOB NOT NULL,

@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 pub const CENTRAL_FILE: &str = "central.json";
 pub const CLIENT_FILE: &str = "central-client.pem";
 pub const SIGNING_FILE: &str = "site-signing.key";
-/// Longest any single call to central may take (a large package over a slow uplink included).
+/// Longest a call to central may take (package downloads get `uplink::PACKAGE_CALL_TIMEOUT`).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// Time to connect to central.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

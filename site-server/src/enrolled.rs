@@ -2,9 +2,9 @@
 //! service), `import-package`, `release`, `packages`, `export-results`.
 //!
 //! `run` serves one session at a time on the LAN: the released session with the earliest start
-//! that is not over (over: every candidate has handed in, or [`SERVE_AFTER_END`] has passed since
-//! its planned end). Until a paper is released it serves nothing and says so; when a session is
-//! over it moves on to the next released one.
+//! that is not over (see [`choose`]). Until a paper is released it serves nothing and says so;
+//! when a session is over it moves on to the next released one. If the LAN service fails, `run`
+//! stops with the error.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -23,9 +23,6 @@ use crate::uplink::{self, UplinkStatus};
 use crate::writer::SealingStore;
 use crate::{ca, packages, server, store};
 
-/// How long after a session's planned end the site keeps serving it (late hand-ins, time given
-/// back after outages).
-pub const SERVE_AFTER_END: Duration = Duration::from_secs(2 * 3_600);
 /// How often `run` looks for a session to serve, or whether the one served is over.
 const CHOOSE_EVERY: Duration = Duration::from_secs(2);
 /// The name given to a site's LAN certificate authority.
@@ -205,25 +202,25 @@ pub fn print_uplink(u: &UplinkStatus) {
     );
 }
 
-/// Which released session to serve now.
+/// Which released session to serve now: the earliest that is not over. A session is over when
+/// none of its started attempts is still open and either everyone has handed in or its planned
+/// end has passed (absentees do not hold up the next session). A session with a candidate still
+/// working is never over, whatever the wall clock says.
 fn choose(data: &Path) -> anyhow::Result<Option<String>> {
     let conn = packages::open(data)?;
     let now = store::unix_ms();
     for h in packages::held(&conn)?.into_iter().filter(|h| h.released) {
-        let end = h.starts_at_unix_ms
-            + i64::from(h.duration_min) * 60_000
-            + SERVE_AFTER_END.as_millis() as i64;
-        if now > end {
-            continue;
-        }
         let dir = session_dir(data, &h.session_id);
         let s = store::open_reader(&dir)?;
-        let open: i64 = s.query_row(
-            "SELECT count(*) FROM attempts WHERE submitted IS NULL",
+        let (working, not_started): (i64, i64) = s.query_row(
+            "SELECT count(*) FILTER (WHERE started = 1 AND submitted IS NULL),
+                    count(*) FILTER (WHERE started = 0 AND submitted IS NULL)
+             FROM attempts",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        if open > 0 {
+        let planned_end = h.starts_at_unix_ms + i64::from(h.duration_min) * 60_000;
+        if working > 0 || (not_started > 0 && now <= planned_end) {
             return Ok(Some(h.session_id));
         }
     }
@@ -295,15 +292,17 @@ pub fn serve(
                 }
             }
         });
-        tokio::select! {
+        tokio::pin!(site);
+        let result = tokio::select! {
             r = tokio::signal::ctrl_c() => {
                 r?;
                 eprintln!("site-server: stopping (committing queued answers)…");
                 let _ = stop_tx.send(true);
+                (&mut site).await.context("site task")?
             }
-            _ = stop_tx.closed() => {}
-        }
-        let result = site.await.context("site task")?;
+            r = &mut site => r.context("site task")?,
+        };
+        let _ = stop_tx.send(true);
         let _ = printer.await;
         result
     })

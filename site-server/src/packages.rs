@@ -391,6 +391,12 @@ pub fn release_with_code(
 ) -> anyhow::Result<()> {
     let body = held_body(conn, e, session)?;
     if session_dir(home, session).join(store::DB_FILE).exists() {
+        // A crash may have come before the release was recorded: record it (a running
+        // site-server then serves it), and say so.
+        conn.execute(
+            "UPDATE packages SET released_at_unix_ms = ?1, released_how = 'release code' WHERE session_id = ?2 AND released_at_unix_ms IS NULL",
+            params![now_unix_ms, session],
+        )?;
         anyhow::bail!(
             "场次 {session} 的试卷已启封 / the paper of session {session} is released already"
         );

@@ -22,6 +22,20 @@ use rusqlite::{Connection, params};
 
 use crate::papers::CandidatePapers;
 
+// An attempt within the engine's limits always seals into a result central takes: its changes'
+// answers, the final answers (at most as many bytes again), and up to 256 bytes of bookkeeping
+// per change, with room for the rest.
+const _: () = assert!(
+    2 * exam_site_core::limits::ANSWER_BYTES_PER_ATTEMPT_MAX
+        + 256 * exam_site_core::limits::CHANGES_PER_ATTEMPT_MAX
+        + 1024 * 1024
+        <= exam_protocol::central::RESULT_BYTES_MAX as u64
+);
+const _: () = assert!(
+    exam_protocol::central::RESULT_BYTES_MAX as usize
+        <= exam_crypto::seal::SEALED_PLAINTEXT_BYTES_MAX
+);
+
 /// What sealing needs: who the site is, its key, central's key, and the session's papers.
 pub struct Sealer {
     pub site_code: String,

@@ -28,6 +28,13 @@ use crate::central::{Enrollment, enrolled_client, refusal};
 use crate::{packages, store};
 
 pub const UPLINK_STATUS_FILE: &str = "uplink.json";
+/// Longest a package download may take (a large roster with photos over a slow uplink).
+pub const PACKAGE_CALL_TIMEOUT: Duration = Duration::from_secs(3_600);
+/// Results in one delivery batch (central takes up to `RESULT_BATCH_COUNT_MAX`).
+pub const DELIVERY_BATCH_RESULTS: usize = 100;
+/// Batches on their way at once.
+pub const DELIVERY_IN_FLIGHT: usize = 4;
+const _: () = assert!(DELIVERY_BATCH_RESULTS <= RESULT_BATCH_COUNT_MAX);
 /// Longest wait between rounds after failures.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
@@ -104,17 +111,23 @@ pub async fn run(
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client = match enrolled_client(&home, &e) {
-        Ok(c) => c,
-        Err(err) => {
-            tracing::error!(error = %format!("{err:#}"), "the uplink cannot start");
-            return;
-        }
-    };
+    let mut client = None;
     let mut failures = 0u32;
     let mut status = UplinkStatus::default();
     loop {
-        let outcome = round(&home, &e, &client).await;
+        if client.is_none() {
+            client = enrolled_client(&home, &e)
+                .inspect_err(|err| {
+                    tracing::error!(error = %format!("{err:#}"), "the uplink cannot make its client")
+                })
+                .ok();
+        }
+        let outcome = match &client {
+            Some(c) => round(&home, &e, c).await,
+            None => Err(anyhow::anyhow!(
+                "the site's client certificate cannot be read (see the log)"
+            )),
+        };
         let now = store::unix_ms();
         match outcome {
             Ok(()) => {
@@ -189,6 +202,18 @@ pub async fn round(home: &Path, e: &Enrollment, client: &reqwest::Client) -> any
 
 /// Fetches newer packages and the paper keys whose time has come.
 async fn pull(home: &Path, e: &Enrollment, client: &reqwest::Client) -> anyhow::Result<()> {
+    // Keys first: a package that cannot be fetched must not hold up the start of another session.
+    let keys = fetch_keys(home, e, client).await;
+    let packages = fetch_packages(home, e, client).await;
+    keys.and(packages)
+}
+
+/// Fetches the packages newer than those held; one that fails does not stop the others.
+async fn fetch_packages(
+    home: &Path,
+    e: &Enrollment,
+    client: &reqwest::Client,
+) -> anyhow::Result<()> {
     let url = &e.central_url;
     let resp = client
         .get(format!("{url}/api/v1/packages"))
@@ -210,33 +235,48 @@ async fn pull(home: &Path, e: &Enrollment, client: &reqwest::Client) -> anyhow::
         packages::held(&conn)
     })
     .await?;
+    let mut trouble = None;
     for entry in &list.packages {
         let mine = held.iter().find(|x| x.session_id == entry.session_id);
         if mine.is_some_and(|m| m.version >= entry.version || m.released) {
             continue;
         }
-        let resp = client
-            .get(format!("{url}/api/v1/packages/{}", entry.session_id))
-            .send()
-            .await?;
-        if !resp.status().is_success() {
-            return Err(refusal(resp).await.context("central refused a package"));
-        }
-        let bytes = resp.bytes().await?.to_vec();
-        let (h, ee) = (home.to_path_buf(), e.clone());
-        let imported = blocking(move || {
-            let mut conn = packages::open(&h)?;
-            packages::import(&mut conn, &ee, &bytes, "uplink", store::unix_ms())
-        })
-        .await;
-        match imported {
-            Ok(i) => tracing::info!(?i, "package taken"),
-            Err(err) => {
-                tracing::error!(session = %entry.session_id, error = %format!("{err:#}"), "a package from central was refused")
-            }
+        if let Err(err) = fetch_package(home, e, client, &entry.session_id).await {
+            tracing::error!(session = %entry.session_id, error = %format!("{err:#}"), "a package could not be taken");
+            trouble = Some(err);
         }
     }
-    // Keys whose time has come.
+    trouble.map_or(Ok(()), Err)
+}
+
+async fn fetch_package(
+    home: &Path,
+    e: &Enrollment,
+    client: &reqwest::Client,
+    session: &str,
+) -> anyhow::Result<()> {
+    let resp = client
+        .get(format!("{}/api/v1/packages/{session}", e.central_url))
+        .timeout(PACKAGE_CALL_TIMEOUT)
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        return Err(refusal(resp).await.context("central refused a package"));
+    }
+    let bytes = resp.bytes().await?.to_vec();
+    let (h, ee) = (home.to_path_buf(), e.clone());
+    let imported = blocking(move || {
+        let mut conn = packages::open(&h)?;
+        packages::import(&mut conn, &ee, &bytes, "uplink", store::unix_ms())
+    })
+    .await?;
+    tracing::info!(?imported, "package taken");
+    Ok(())
+}
+
+/// Fetches the paper keys whose release time has come.
+async fn fetch_keys(home: &Path, e: &Enrollment, client: &reqwest::Client) -> anyhow::Result<()> {
+    let url = &e.central_url;
     let h = home.to_path_buf();
     let held = blocking(move || {
         let conn = packages::open(&h)?;
@@ -292,22 +332,99 @@ pub async fn deliver(home: &Path, e: &Enrollment, client: &reqwest::Client) -> a
         Ok(out)
     })
     .await?;
-    let mut batch: Vec<Vec<u8>> = Vec::new();
-    let mut bytes = 0usize;
-    let mut iter = waiting.into_iter().peekable();
-    while let Some(entry) = iter.next() {
-        bytes += entry.bytes.len() + 16;
-        batch.push(entry.bytes);
-        let full = batch.len() >= RESULT_BATCH_COUNT_MAX
-            || iter.peek().is_none_or(|n| {
-                bytes + n.bytes.len() + 16 > RESULT_BATCH_BYTES_MAX as usize - 1024
-            });
-        if full {
-            send_batch(home, e, client, std::mem::take(&mut batch)).await?;
-            bytes = 0;
+    // A result too large for a batch goes alone; one central cannot take does not hold up the
+    // others.
+    let room = RESULT_BATCH_BYTES_MAX as usize - 1024;
+    let (large, small): (Vec<_>, Vec<_>) =
+        waiting.into_iter().partition(|e| e.bytes.len() + 16 > room);
+    let mut trouble = None;
+    for entry in large {
+        if let Err(err) = send_one(home, e, client, entry).await {
+            trouble = Some(err);
         }
     }
-    Ok(())
+    // Batches of up to DELIVERY_BATCH_RESULTS, DELIVERY_IN_FLIGHT at once: the next uploads
+    // while central checks the last, so a slow link is kept busy.
+    let mut batches: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut bytes = 0usize;
+    for entry in small {
+        if !batch.is_empty()
+            && (batch.len() >= DELIVERY_BATCH_RESULTS || bytes + entry.bytes.len() + 16 > room)
+        {
+            batches.push(std::mem::take(&mut batch));
+            bytes = 0;
+        }
+        bytes += entry.bytes.len() + 16;
+        batch.push(entry.bytes);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    let mut in_flight = tokio::task::JoinSet::new();
+    for batch in batches {
+        while in_flight.len() >= DELIVERY_IN_FLIGHT {
+            if let Some(Ok(Err(err))) = in_flight.join_next().await {
+                trouble = Some(err);
+            }
+        }
+        let (h, ee, c) = (home.to_path_buf(), e.clone(), client.clone());
+        in_flight.spawn(async move { send_batch(&h, &ee, &c, batch).await });
+    }
+    while let Some(done) = in_flight.join_next().await {
+        if let Ok(Err(err)) = done {
+            trouble = Some(err);
+        }
+    }
+    trouble.map_or(Ok(()), Err)
+}
+
+/// Sends one large result by itself; a refusal central says is final is recorded, like a
+/// batch's.
+async fn send_one(
+    home: &Path,
+    e: &Enrollment,
+    client: &reqwest::Client,
+    entry: store::OutboxEntry,
+) -> anyhow::Result<()> {
+    let resp = client
+        .post(format!("{}/api/v1/results", e.central_url))
+        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+        .body(entry.bytes)
+        .send()
+        .await
+        .context("cannot deliver a result to central")?;
+    let status = resp.status();
+    let receipt = if status.is_success() {
+        let r: exam_protocol::central::ResultReceipt = resp.json().await?;
+        BatchReceipt {
+            bundle_id: r.bundle_id,
+            outcome: Some(r.outcome),
+            error: None,
+            permanent: false,
+        }
+    } else {
+        let err = refusal(resp).await;
+        // Client errors other than "who are you" and "too many" will not change on retry.
+        let permanent = status.is_client_error()
+            && !matches!(
+                status,
+                StatusCode::UNAUTHORIZED
+                    | StatusCode::FORBIDDEN
+                    | StatusCode::REQUEST_TIMEOUT
+                    | StatusCode::TOO_MANY_REQUESTS
+            );
+        if !permanent {
+            return Err(err.context(format!("central could not take {} now", entry.bundle_id)));
+        }
+        BatchReceipt {
+            bundle_id: entry.bundle_id,
+            outcome: None,
+            error: Some(format!("{err:#}")),
+            permanent: true,
+        }
+    };
+    record(home, vec![receipt]).await
 }
 
 async fn send_batch(
@@ -331,6 +448,11 @@ async fn send_batch(
         .json()
         .await
         .context("central's receipts are malformed")?;
+    record(home, receipts).await
+}
+
+/// Keeps central's receipts: delivered (accepted or duplicate) or refused for good.
+async fn record(home: &Path, receipts: Vec<BatchReceipt>) -> anyhow::Result<()> {
     let h = home.to_path_buf();
     blocking(move || {
         let mut conn = packages::open(&h)?;

@@ -40,8 +40,9 @@ pub const RECIPIENT_KEY_BYTES: usize = 32;
 pub const ENC_BYTES: usize = 32;
 /// Bytes of the AEAD tag at the end of the ciphertext.
 pub const TAG_BYTES: usize = 16;
-/// Largest plaintext that may be sealed or opened: 16 MiB.
-pub const SEALED_PLAINTEXT_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Largest plaintext that may be sealed or opened: 40 MiB (a result with an attempt's every
+/// change: up to 16 MiB of answers, twice over, and its bookkeeping).
+pub const SEALED_PLAINTEXT_BYTES_MAX: usize = 40 * 1024 * 1024;
 
 /// Central's secret key. Not `Clone`, prints as `<redacted>` (with its public key), wiped from
 /// memory when dropped.

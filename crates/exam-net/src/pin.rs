@@ -60,19 +60,33 @@ impl ServerCertVerifier for PinnedCaVerifier {
         };
         let mut roots = RootCertStore::empty();
         roots.add(ca.clone().into_owned())?;
+        // Certificates between the server's and the pinned one (an operator's intermediate CA).
+        let between: Vec<CertificateDer<'_>> = intermediates
+            .iter()
+            .filter(|c| Fingerprint::of(c) != self.pin)
+            .cloned()
+            .collect();
         let verifier =
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
                 .build()
                 .map_err(|e| rustls::Error::General(e.to_string()))?;
         match &self.name {
             // Central's own certificate carries its fixed name; an operator's carries the host
-            // name the site dialled.
+            // name the site dialled. When neither fits, the error about the name dialled says why.
             Some(name) => verifier
-                .verify_server_cert(end_entity, &[], name, ocsp_response, now)
+                .verify_server_cert(end_entity, &between, name, ocsp_response, now)
                 .or_else(|_| {
-                    verifier.verify_server_cert(end_entity, &[], server_name, ocsp_response, now)
+                    verifier.verify_server_cert(
+                        end_entity,
+                        &between,
+                        server_name,
+                        ocsp_response,
+                        now,
+                    )
                 }),
-            None => verifier.verify_server_cert(end_entity, &[], server_name, ocsp_response, now),
+            None => {
+                verifier.verify_server_cert(end_entity, &between, server_name, ocsp_response, now)
+            }
         }
     }
 

@@ -26,8 +26,10 @@ pub const PACKAGE_FORMAT: u32 = 1;
 pub const RESULT_FORMAT: u32 = 1;
 /// Largest exam package: a roster of photos and a content package with images.
 pub const PACKAGE_BYTES_MAX: u32 = 256 * 1024 * 1024;
-/// Largest sealed result.
-pub const RESULT_BYTES_MAX: u32 = 16 * 1024 * 1024;
+/// Largest sealed result: 40 MiB, room for an attempt at the site's limits (every change of up
+/// to 16 MiB of answers, the final answers again, and the log); site-server checks this at
+/// compile time against its engine's limits.
+pub const RESULT_BYTES_MAX: u32 = 40 * 1024 * 1024;
 /// Largest batch of sealed results in one request (`POST /api/v1/results/batch`).
 pub const RESULT_BATCH_BYTES_MAX: u32 = 8 * 1024 * 1024;
 /// Most sealed results in one batch.
