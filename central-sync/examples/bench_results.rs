@@ -152,14 +152,21 @@ async fn main() -> anyhow::Result<()> {
     let relay_addr = relay.local_addr()?;
     let rate = rate_mbit * 1_000_000.0 / 8.0;
     let target = central.addr;
+    // One link: each direction's line is shared by every connection over it.
+    let up = Arc::new(tokio::sync::Mutex::new(tokio::time::Instant::now()));
+    let down = Arc::new(tokio::sync::Mutex::new(tokio::time::Instant::now()));
     tokio::spawn(async move {
         while let Ok((client, _)) = relay.accept().await {
+            let (up, down) = (up.clone(), down.clone());
             tokio::spawn(async move {
                 if let Ok(server) = TcpStream::connect(target).await {
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
                     let delay = Duration::from_millis(delay_ms);
-                    tokio::join!(pipe(cr, sw, rate, delay), pipe(sr, cw, rate, delay));
+                    tokio::join!(
+                        pipe(cr, sw, rate, delay, up),
+                        pipe(sr, cw, rate, delay, down)
+                    );
                 }
             });
         }
@@ -282,26 +289,31 @@ fn seal_everything(
     Ok(sealed)
 }
 
-/// Copies one direction, at most `rate` bytes per second, each chunk delivered `delay` after it
-/// was read (a link's propagation delay; chunks keep their order).
+/// Copies one direction, at most `rate` bytes per second on a line shared with the other
+/// connections (`line`: when it is next free), each chunk delivered `delay` after it was sent
+/// (a link's propagation delay; chunks keep their order).
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     rate: f64,
     delay: Duration,
+    line: Arc<tokio::sync::Mutex<tokio::time::Instant>>,
 ) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
     let reader = async move {
         let mut buf = vec![0u8; 16 * 1024];
-        let mut next_free = tokio::time::Instant::now();
         loop {
             let n = match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            // Serialisation at the line rate: the chunk leaves when the line is free.
-            let start = next_free.max(tokio::time::Instant::now());
-            next_free = start + Duration::from_secs_f64(n as f64 / rate);
+            // Serialisation at the line rate: the chunk leaves when the shared line is free.
+            let next_free = {
+                let mut free = line.lock().await;
+                let start = (*free).max(tokio::time::Instant::now());
+                *free = start + Duration::from_secs_f64(n as f64 / rate);
+                *free
+            };
             tokio::time::sleep_until(next_free).await;
             if tx.send((next_free + delay, buf[..n].to_vec())).is_err() {
                 break;
