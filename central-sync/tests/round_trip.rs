@@ -3,188 +3,37 @@
 //! pulls the signed package, gets the paper key, simulated candidates sit the exam over QUIC, and
 //! the sealed results come back, verified and scored exactly once.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
 use std::time::Duration;
 
+use common::{ok, plan_a_session, results_received};
 use exam_client::simulate::{self, SimulateConfig};
 use site_server::enrolled::{Serving, run_site};
-
-const BIN: &str = env!("CARGO_BIN_EXE_central-sync");
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(rel)
-}
-
-fn run(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ok(data: &Path, args: &[&str]) -> String {
-    let (ok, out, err) = run(data, args);
-    assert!(ok, "{args:?} failed: {err}");
-    out
-}
-
-/// The clerk's day before: a week ago, everything planned for a session that starts this minute.
-const PLANNED_AT: [&str; 2] = ["--now", "2026-11-20 10:00"];
-
-fn planned<'a>(args: &[&'a str]) -> Vec<&'a str> {
-    let mut v = args.to_vec();
-    v.extend(PLANNED_AT);
-    v
-}
-
-/// This minute in China Standard Time, as a plan takes it.
-fn this_minute_cst() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
-    exam_domain::cst::format_cst(ms)
-}
-
-/// Plans session `S1` at site `TY` with the sample content and roster, approved. Returns the
-/// site's enrolment token and the seated candidates' credentials.
-fn plan_a_session(central: &Path) -> (String, Vec<(String, String)>) {
-    ok(central, &["init"]);
-    let out = ok(central, &["site", "add", "TY", "太原考点"]);
-    let token = out
-        .lines()
-        .find_map(|l| {
-            l.rsplit_once("valid 72 hours: ")
-                .map(|(_, t)| t.trim().to_owned())
-        })
-        .expect("a token in the output");
-    ok(
-        central,
-        &planned(&[
-            "site",
-            "room",
-            "add",
-            "TY",
-            "A",
-            "--name",
-            "第一考场",
-            "--capacity",
-            "150",
-        ]),
-    );
-    let pkg = fixture("qti21-sample.zip");
-    let out = ok(
-        central,
-        &["content", "import", pkg.to_str().expect("utf-8"), "--json"],
-    );
-    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    let content = v["id"].as_str().expect("id").to_owned();
-    ok(
-        central,
-        &planned(&[
-            "plan",
-            "create",
-            "P1",
-            "--type",
-            "新取证线下考试",
-            "--category",
-            "安全生产管理人员",
-            "--work-type",
-            "主要负责人",
-            "--title",
-            "安全生产管理人员考试",
-            "--content",
-            &content,
-            "--by",
-            "王芳",
-        ]),
-    );
-    let start = this_minute_cst();
-    ok(
-        central,
-        &planned(&[
-            "plan",
-            "session",
-            "add",
-            "P1",
-            "S1",
-            "--site",
-            "TY",
-            "--rooms",
-            "A",
-            "--starts-at",
-            &start,
-            "--duration-min",
-            "90",
-            "--latest-login-min",
-            "15",
-            "--by",
-            "王芳",
-        ]),
-    );
-    let roster = fixture("roster-sample.xlsx");
-    ok(
-        central,
-        &planned(&[
-            "roster",
-            "import",
-            roster.to_str().expect("utf-8"),
-            "--session",
-            "S1",
-            "--by",
-            "王芳",
-        ]),
-    );
-    ok(central, &planned(&["plan", "submit", "P1", "--by", "王芳"]));
-    ok(
-        central,
-        &planned(&["plan", "approve", "P1", "--by", "李强"]),
-    );
-    let seats: serde_json::Value =
-        serde_json::from_str(&ok(central, &["plan", "seats", "S1", "--json"])).expect("json");
-    let credentials: Vec<(String, String)> = seats
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| {
-            (
-                r["admission_no"].as_str().expect("seated").to_owned(),
-                r["id_number"].as_str().expect("id").to_owned(),
-            )
-        })
-        // The site takes resident ID numbers only (see site-server's packages module).
-        .filter(|(_, id)| exam_domain::IdNumber::parse(id).is_ok())
-        .collect();
-    assert!(credentials.len() >= 10, "{credentials:?}");
-    (token, credentials)
-}
-
-fn results_received(central: &Path) -> usize {
-    let out = ok(central, &["results", "status", "S1", "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    v.as_array()
-        .expect("lines")
-        .iter()
-        .filter(|l| l["status"] != "missing")
-        .count()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planned_session_travels_to_the_site_and_its_results_come_back_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let central_dir = dir.path().join("central");
     let site_dir = dir.path().join("site");
-    let (token, credentials) = plan_a_session(&central_dir);
+    let (token, mut credentials) = plan_a_session(&central_dir);
+    // Banned after approval (caught cheating elsewhere): the package carries the ban, and the
+    // site keeps them out.
+    let banned = credentials.pop().expect("a candidate");
+    ok(
+        &central_dir,
+        &[
+            "blacklist",
+            "add",
+            &banned.1,
+            "--reason",
+            "替考",
+            "--until",
+            "2030-12-31",
+            "--by",
+            "张三",
+        ],
+    );
 
     let central = central_sync::api::start(&central_dir, "127.0.0.1:0".parse().expect("addr"))
         .await
@@ -288,6 +137,35 @@ async fn a_planned_session_travels_to_the_site_and_its_results_come_back_exactly
         "{}",
         report.summary()
     );
+
+    // The banned candidate's login is refused (with the neutral message) and the site says why.
+    let refused = simulate::run(SimulateConfig {
+        server: addr,
+        pin,
+        candidates: 1,
+        first: 0,
+        think: Duration::from_millis(2),
+        record: None,
+        deadline: Duration::from_secs(20),
+        seed: 4,
+        journal_dir: None,
+        credentials: Some(std::sync::Arc::new(vec![banned.clone()])),
+    })
+    .await
+    .expect("simulate");
+    assert_eq!(
+        (refused.submitted, refused.errors),
+        (0, 1),
+        "{}",
+        refused.summary()
+    );
+    let log: String = rusqlite::Connection::open(site_dir.join(site_server::packages::UPLINK_DB))
+        .expect("uplink.db")
+        .query_row("SELECT detail FROM log WHERE event = 'banned'", [], |r| {
+            r.get(0)
+        })
+        .expect("the site logged the ban");
+    assert!(log.contains(&banned.0) && log.contains("替考"), "{log}");
 
     // Every result arrives, once.
     let c = central_dir.clone();
