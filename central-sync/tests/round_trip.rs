@@ -7,9 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ok, plan_a_session, results_received};
+use common::{
+    ok, passphrase_file, plan_a_session, results_received, run_site_until_serving, sit,
+    wait_received,
+};
 use exam_client::simulate::{self, SimulateConfig};
-use site_server::enrolled::{Serving, run_site};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planned_session_travels_to_the_site_and_its_results_come_back_exactly_once() {
@@ -42,8 +44,7 @@ async fn a_planned_session_travels_to_the_site_and_its_results_come_back_exactly
     let fingerprint = central.fingerprint.to_string();
 
     // A wrong token changes nothing; the right one enrols; the same token again is refused.
-    let pass = dir.path().join("passphrase");
-    std::fs::write(&pass, "correct horse battery staple").expect("write");
+    let pass = passphrase_file(dir.path());
     let init = |token: String| {
         let (site_dir, url, fingerprint, pass) = (
             site_dir.clone(),
@@ -88,55 +89,11 @@ async fn a_planned_session_travels_to_the_site_and_its_results_come_back_exactly
     assert!(format!("{reuse:#}").contains("used already"), "{reuse:#}");
 
     // The site runs: it pulls the package, gets the key (the release time has passed) and serves.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (report_tx, mut report_rx) = tokio::sync::mpsc::unbounded_channel();
-    let site = tokio::spawn(run_site(
-        site_dir.clone(),
-        "127.0.0.1:0".parse().expect("addr"),
-        None,
-        Some(pass.clone()),
-        Duration::from_secs(1),
-        stop_rx,
-        report_tx,
-    ));
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            match report_rx.recv().await.expect("site runs") {
-                Serving::Session { id, addr } => {
-                    assert_eq!(id, "S1");
-                    return addr;
-                }
-                Serving::Waiting => {}
-                Serving::Over { id } => panic!("session {id} over before it began"),
-            }
-        }
-    })
-    .await
-    .expect("the site serves the session within a minute");
-    // Before release nothing of the paper was in plaintext on disk; now the session store has it.
+    let site = run_site_until_serving(&site_dir, &pass, Duration::from_secs(1)).await;
+    let addr = site.addr;
     let pin = exam_net::identity::ca_fingerprint(&site_dir).expect("LAN fingerprint");
-
     let n = credentials.len() as u32;
-    let report = simulate::run(SimulateConfig {
-        server: addr,
-        pin,
-        candidates: n,
-        first: 0,
-        think: Duration::from_millis(2),
-        record: None,
-        deadline: Duration::from_secs(120),
-        seed: 3,
-        journal_dir: None,
-        credentials: Some(std::sync::Arc::new(credentials.clone())),
-    })
-    .await
-    .expect("simulate");
-    assert_eq!(
-        (report.submitted, report.errors),
-        (n, 0),
-        "{}",
-        report.summary()
-    );
+    sit(&site_dir, addr, &credentials, n).await;
 
     // The banned candidate's login is refused (with the neutral message) and the site says why.
     let refused = simulate::run(SimulateConfig {
@@ -168,24 +125,9 @@ async fn a_planned_session_travels_to_the_site_and_its_results_come_back_exactly
     assert!(log.contains(&banned.0) && log.contains("替考"), "{log}");
 
     // Every result arrives, once.
-    let c = central_dir.clone();
-    let received = tokio::time::timeout(Duration::from_secs(60), async move {
-        loop {
-            let c2 = c.clone();
-            let got = tokio::task::spawn_blocking(move || results_received(&c2))
-                .await
-                .expect("task");
-            if got >= n as usize {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    })
-    .await
-    .expect("all results delivered within a minute");
+    let received = wait_received(&central_dir, n as usize, Duration::from_secs(60)).await;
     assert_eq!(received, n as usize);
-    let _ = stop_tx.send(true);
-    site.await.expect("task").expect("site stops cleanly");
+    site.stop().await;
 
     // Sent again (a USB stick after the uplink came back): duplicates, nothing stored twice.
     let usb = dir.path().join("usb");

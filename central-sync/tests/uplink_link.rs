@@ -154,20 +154,7 @@ async fn results_survive_a_cut_uplink_and_central_restarting_mid_upload() {
     wait_received(&central_dir, n as usize, Duration::from_secs(120)).await;
 
     // Exactly once: n results, no refusals, and the site knows them all delivered.
-    let s = site_dir.clone();
-    tokio::time::timeout(Duration::from_secs(60), async move {
-        loop {
-            if let Some(u) = site_server::uplink::UplinkStatus::read(&s)
-                && u.delivered == u64::from(n)
-            {
-                assert_eq!((u.waiting, u.refused), (0, 0), "{u:?}");
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await
-    .expect("the site sees every result delivered");
+    common::wait_delivered(&site_dir, n).await;
     site.stop().await;
     central.stop().await;
     let conn = central_sync::store::open(&central_dir).expect("store");

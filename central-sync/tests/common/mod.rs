@@ -341,3 +341,22 @@ pub async fn wait_received(central: &Path, n: usize, limit: Duration) -> usize {
     .await
     .unwrap_or_else(|_| panic!("{n} results delivered within {limit:?}"))
 }
+
+/// Waits (up to a minute) until the site's uplink reports `n` results delivered, none waiting
+/// and none refused.
+pub async fn wait_delivered(site_dir: &Path, n: u32) {
+    let s = site_dir.to_path_buf();
+    tokio::time::timeout(Duration::from_secs(60), async move {
+        loop {
+            if let Some(u) = site_server::uplink::UplinkStatus::read(&s)
+                && u.delivered == u64::from(n)
+            {
+                assert_eq!((u.waiting, u.refused), (0, 0), "{u:?}");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the site sees every result delivered");
+}
