@@ -425,6 +425,7 @@ fn status(data: &Path, json: bool) -> ExitCode {
         }
         if let Some(u) = crate::uplink::UplinkStatus::read(data) {
             crate::enrolled::print_uplink(&u);
+            crate::enrolled::print_kept_out(data);
         }
     }
     if !s.is_live() {

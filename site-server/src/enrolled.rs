@@ -202,6 +202,22 @@ pub fn print_uplink(u: &UplinkStatus) {
     );
 }
 
+/// Candidates kept out of a released session (banned at its start), from the site's log.
+pub fn print_kept_out(data: &Path) {
+    let Ok(conn) = packages::open(data) else {
+        return;
+    };
+    let Ok(mut stmt) = conn.prepare("SELECT detail FROM log WHERE event = 'banned' ORDER BY id")
+    else {
+        return;
+    };
+    if let Ok(rows) = stmt.query_map([], |r| r.get::<_, String>(0)) {
+        for detail in rows.flatten() {
+            println!("kept out: {detail}");
+        }
+    }
+}
+
 /// Which released session to serve now: the earliest that is not over. A session is over when
 /// none of its started attempts is still open and either everyone has handed in or its planned
 /// end has passed (absentees do not hold up the next session). A session with a candidate still
