@@ -31,9 +31,9 @@ pub const UPLINK_STATUS_FILE: &str = "uplink.json";
 /// Longest a package download may take (a large roster with photos over a slow uplink).
 pub const PACKAGE_CALL_TIMEOUT: Duration = Duration::from_secs(3_600);
 /// Results in one delivery batch (central takes up to `RESULT_BATCH_COUNT_MAX`).
-pub const DELIVERY_BATCH_RESULTS: usize = 100;
+pub const DELIVERY_BATCH_RESULTS: usize = 25;
 /// Batches on their way at once.
-pub const DELIVERY_IN_FLIGHT: usize = 4;
+pub const DELIVERY_IN_FLIGHT: usize = 8;
 const _: () = assert!(DELIVERY_BATCH_RESULTS <= RESULT_BATCH_COUNT_MAX);
 /// Longest wait between rounds after failures.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
