@@ -91,15 +91,20 @@ fn valid_session_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// Checks a package's signature, site and expiry; returns what it says.
-pub fn verify(bytes: &[u8], e: &Enrollment, now_unix_ms: i64) -> anyhow::Result<PackageBody> {
+/// What a package says, once its signature is checked to be central's.
+fn signed_body(bytes: &[u8], e: &Enrollment) -> anyhow::Result<PackageBody> {
     let signed = central::decode_package(bytes)?;
     let signature = exam_crypto::sign::Signature::from_bytes(&signed.signature)
         .map_err(|_| anyhow::anyhow!("试卷包签名无效 / the package's signature is malformed: it was altered; get it again from the exam centre"))?;
     e.central_signing()?
         .verify_with_context(PACKAGE_SIGNING_CONTEXT, &signed.signed, &signature)
         .map_err(|_| anyhow::anyhow!("试卷包签名无效 / the package is not signed by this site's exam centre (altered, or from another authority): it was refused; get it again from the exam centre"))?;
-    let body = central::decode_package_body(&signed.signed)?;
+    Ok(central::decode_package_body(&signed.signed)?)
+}
+
+/// Checks a package's signature, site and expiry; returns what it says.
+pub fn verify(bytes: &[u8], e: &Enrollment, now_unix_ms: i64) -> anyhow::Result<PackageBody> {
+    let body = signed_body(bytes, e)?;
     anyhow::ensure!(
         body.format == PACKAGE_FORMAT,
         "the package has format {} and this site-server reads {PACKAGE_FORMAT}: update site-server",
@@ -264,13 +269,8 @@ fn held_body(conn: &Connection, e: &Enrollment, session: &str) -> anyhow::Result
                 "本考点没有场次 {session} 的试卷包 / this site holds no package of session {session}: wait for the uplink to fetch it, or import it from USB (`site-server import-package`)"
             )
         })?;
-    let signed = central::decode_package(&bytes)?;
-    let signature = exam_crypto::sign::Signature::from_bytes(&signed.signature)
-        .map_err(|_| anyhow::anyhow!("the held package of {session} is damaged"))?;
-    e.central_signing()?
-        .verify_with_context(PACKAGE_SIGNING_CONTEXT, &signed.signed, &signature)
-        .map_err(|_| anyhow::anyhow!("the held package of {session} was altered on disk"))?;
-    Ok(central::decode_package_body(&signed.signed)?)
+    signed_body(&bytes, e)
+        .with_context(|| format!("the held package of {session} was damaged or altered on disk"))
 }
 
 /// Opens session `session`'s paper with `key` and creates its store. `how` says who released it.
