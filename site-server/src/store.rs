@@ -458,6 +458,26 @@ pub struct OutboxEntry {
     pub bytes: Vec<u8>,
 }
 
+/// The ids of every sealed result of the store, oldest first (no bytes read).
+pub fn outbox_ids(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT bundle_id FROM outbox ORDER BY sealed_at_unix_ms, bundle_id")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One sealed result.
+pub fn outbox_entry(conn: &Connection, bundle_id: &str) -> Result<OutboxEntry, StoreError> {
+    Ok(OutboxEntry {
+        bundle_id: bundle_id.to_owned(),
+        bytes: conn.query_row(
+            "SELECT bytes FROM outbox WHERE bundle_id = ?1",
+            [bundle_id],
+            |r| r.get(0),
+        )?,
+    })
+}
+
 /// Every sealed result of the store, oldest first.
 pub fn outbox(conn: &Connection) -> Result<Vec<OutboxEntry>, StoreError> {
     let mut stmt =

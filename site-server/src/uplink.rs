@@ -63,28 +63,32 @@ impl UplinkStatus {
 pub fn outbox_counts(home: &Path) -> anyhow::Result<(u64, u64, u64, u64)> {
     let conn = packages::open(home)?;
     let (mut sealed, mut delivered, mut refused) = (0u64, 0u64, 0u64);
-    for entry in all_outbox(home)? {
-        sealed += 1;
-        let outcome: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
-            "SELECT outcome FROM delivered WHERE bundle_id = ?1",
-            [&entry.bundle_id],
-            |r| r.get(0),
-        ))?;
-        match outcome.as_deref() {
-            Some(o) if o.starts_with("refused") => refused += 1,
-            Some(_) => delivered += 1,
-            None => {}
+    for store_dir in session_stores(home) {
+        for id in store::outbox_ids(&store::open_reader(&store_dir)?)? {
+            sealed += 1;
+            match receipt(&conn, &id)?.as_deref() {
+                Some(o) if o.starts_with("refused") => refused += 1,
+                Some(_) => delivered += 1,
+                None => {}
+            }
         }
     }
     Ok((sealed, delivered, sealed - delivered - refused, refused))
 }
 
-/// Every sealed result of every session store under `home`.
-pub fn all_outbox(home: &Path) -> anyhow::Result<Vec<store::OutboxEntry>> {
-    let mut out = Vec::new();
-    let dir = home.join("sessions");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(out);
+/// How central took a result, if it answered.
+fn receipt(uplink: &rusqlite::Connection, bundle_id: &str) -> rusqlite::Result<Option<String>> {
+    rusqlite::OptionalExtension::optional(uplink.query_row(
+        "SELECT outcome FROM delivered WHERE bundle_id = ?1",
+        [bundle_id],
+        |r| r.get(0),
+    ))
+}
+
+/// The session stores under `home`, by session id.
+fn session_stores(home: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(home.join("sessions")) else {
+        return Vec::new();
     };
     let mut dirs: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
@@ -97,9 +101,29 @@ pub fn all_outbox(home: &Path) -> anyhow::Result<Vec<store::OutboxEntry>> {
         })
         .collect();
     dirs.sort();
-    for d in dirs {
-        let conn = store::open_reader(&d)?;
-        out.extend(store::outbox(&conn)?);
+    dirs
+}
+
+/// Every sealed result of every session store under `home`.
+pub fn all_outbox(home: &Path) -> anyhow::Result<Vec<store::OutboxEntry>> {
+    let mut out = Vec::new();
+    for d in session_stores(home) {
+        out.extend(store::outbox(&store::open_reader(&d)?)?);
+    }
+    Ok(out)
+}
+
+/// The sealed results central has not answered for; only their bytes are read.
+fn undelivered(home: &Path) -> anyhow::Result<Vec<store::OutboxEntry>> {
+    let conn = packages::open(home)?;
+    let mut out = Vec::new();
+    for d in session_stores(home) {
+        let s = store::open_reader(&d)?;
+        for id in store::outbox_ids(&s)? {
+            if receipt(&conn, &id)?.is_none() {
+                out.push(store::outbox_entry(&s, &id)?);
+            }
+        }
     }
     Ok(out)
 }
@@ -316,22 +340,7 @@ async fn fetch_keys(home: &Path, e: &Enrollment, client: &reqwest::Client) -> an
 /// Delivers every sealed result central has not acknowledged, in batches.
 pub async fn deliver(home: &Path, e: &Enrollment, client: &reqwest::Client) -> anyhow::Result<()> {
     let h = home.to_path_buf();
-    let waiting = blocking(move || {
-        let conn = packages::open(&h)?;
-        let mut out = Vec::new();
-        for entry in all_outbox(&h)? {
-            let done: bool = conn.query_row(
-                "SELECT count(*) > 0 FROM delivered WHERE bundle_id = ?1",
-                [&entry.bundle_id],
-                |r| r.get(0),
-            )?;
-            if !done {
-                out.push(entry);
-            }
-        }
-        Ok(out)
-    })
-    .await?;
+    let waiting = blocking(move || undelivered(&h)).await?;
     // A result too large for a batch goes alone; one central cannot take does not hold up the
     // others.
     let room = RESULT_BATCH_BYTES_MAX as usize - 1024;
