@@ -93,6 +93,7 @@ pub fn prepare(
                         photo: demo_photo(attempt as u32),
                         attempt: AttemptId(attempt),
                         seed,
+                        items: None,
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;

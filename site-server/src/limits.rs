@@ -41,6 +41,11 @@ pub const STORE_BACKLOG_OPS_MAX: usize = 50_000;
 /// one candidate's, so a larger cache would cost about 10 KiB per candidate for the whole exam
 /// to save a fraction of a millisecond per reconnect.
 pub const PAPER_FRAMES_CACHED_MAX: usize = 64;
+/// Image frames kept encoded, the most recent sets of images (at most [`FRAME_BYTES_MAX`] each).
+/// Candidates of a fixed paper all share one; papers drawn from a pool each show their own.
+///
+/// [`FRAME_BYTES_MAX`]: exam_protocol::frame::FRAME_BYTES_MAX
+pub const MEDIA_FRAMES_CACHED_MAX: usize = 8;
 /// How often running clocks are persisted.
 pub const CHECKPOINT_MS: u64 = 5_000;
 /// How often connected candidates get a fresh clock reading.

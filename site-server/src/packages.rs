@@ -328,6 +328,7 @@ pub fn release_with_key(
             photo: c.photo.clone(),
             attempt: AttemptId(attempt),
             seed: c.paper_seed,
+            items: None,
         });
     }
     let sessions = home.join("sessions");

@@ -3,10 +3,11 @@
 //! with their own seed (items drawn per section, then ordered) — the same draw central repeats
 //! to score them.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use exam_content::assembly::{TestDefinition, assemble};
-use exam_domain::Paper;
+use exam_domain::{ItemId, Paper};
 
 /// A session's papers.
 pub struct CandidatePapers {
@@ -62,5 +63,13 @@ impl CandidatePapers {
             Some(def) => Arc::new(assemble(def, seed)),
             None => self.union.clone(),
         }
+    }
+
+    /// The items of the candidate with this seed, when that is not every item of the session.
+    pub fn items_of(&self, seed: u64) -> Option<Arc<BTreeSet<ItemId>>> {
+        self.definition.as_ref()?;
+        Some(Arc::new(
+            self.for_seed(seed).items().map(|i| i.id.clone()).collect(),
+        ))
     }
 }

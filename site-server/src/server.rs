@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use exam_crypto::Fingerprint;
-use exam_domain::Paper;
 use exam_net::{FramedRecv, NetError, SiteIdentity, server_endpoint};
 use exam_protocol::frame::{CLIENT_FRAME_BYTES_MAX, FRAME_BYTES_MAX, encode_frame};
 use exam_protocol::{ALPN_CANDIDATE, ClientMsg, SiteMsg};
@@ -178,7 +177,7 @@ pub async fn start_in(
 pub fn open_engine(store_dir: &Path) -> anyhow::Result<(Engine, Arc<CandidatePapers>)> {
     let conn = store::open_reader(store_dir)?;
     let session = store::load_session(&conn)?;
-    let restored = store::load_restored(&conn)?;
+    let mut restored = store::load_restored(&conn)?;
     let content = store::content_zip(&conn)?;
     drop(conn);
     let start = if session.started {
@@ -202,12 +201,14 @@ pub fn open_engine(store_dir: &Path) -> anyhow::Result<(Engine, Arc<CandidatePap
         checkpoint_ms: CHECKPOINT_MS,
         clock_push_ms: CLOCK_PUSH_MS,
     };
-    // Every candidate's paper has the same content in another order: if one does not fit in a
-    // frame, none does. Refuse to start rather than leave candidates without a paper.
-    if let Some(c) = restored.candidates.first() {
-        let mut frames = PaperFrames::default();
-        frames.paper(&papers, c.seed, 0).and_then(|_| frames.media(papers.union())).map_err(|e| {
-            anyhow::anyhow!("the session's paper cannot be sent to candidates ({e}); make its images smaller or fewer")
+    // Refuse to start rather than leave a candidate without a paper: each candidate's paper and
+    // its images must fit in a frame. (These frames are thrown away: their key is not the one
+    // the engine gives.)
+    let mut frames = PaperFrames::default();
+    for c in &mut restored.candidates {
+        c.items = papers.items_of(c.seed);
+        frames.frames(&papers, c.seed, 0).map_err(|e| {
+            anyhow::anyhow!("the paper of candidate {} cannot be sent ({e}); make the session's images smaller or fewer", c.admission_no)
         })?;
     }
     let mut engine = Engine::new(config, restored, MonoMs(0));
@@ -226,41 +227,59 @@ pub fn open_engine(store_dir: &Path) -> anyhow::Result<(Engine, Arc<CandidatePap
 /// Candidate papers and their images, encoded once and shared by every send.
 #[derive(Default)]
 struct PaperFrames {
-    papers: BTreeMap<u64, Bytes>,
+    /// Each recent order's paper frame and the names of the images it shows.
+    papers: BTreeMap<u64, (Bytes, Vec<String>)>,
     order: VecDeque<u64>,
-    /// The images, the same for every order.
-    media: Option<Bytes>,
+    /// Image frames by the images they hold: candidates of one fixed paper share a frame; a
+    /// paper drawn from a pool gets only its own images, never the rest of the pool's.
+    media: BTreeMap<Vec<String>, Bytes>,
+    media_order: VecDeque<Vec<String>>,
 }
 
 impl PaperFrames {
-    fn paper(&mut self, papers: &CandidatePapers, seed: u64, key: u64) -> anyhow::Result<Bytes> {
-        if let Some(b) = self.papers.get(&seed) {
-            return Ok(b.clone());
+    /// The images frame and the paper frame of the candidate with this seed.
+    fn frames(
+        &mut self,
+        papers: &CandidatePapers,
+        seed: u64,
+        key: u64,
+    ) -> anyhow::Result<(Bytes, Bytes)> {
+        let mut assembled = None;
+        let (paper_frame, names) = match self.papers.get(&seed) {
+            Some(cached) => cached.clone(),
+            None => {
+                let paper = papers.for_seed(seed);
+                let p = exam_domain::shuffle::candidate_order(&paper, seed);
+                let frame = Bytes::from(encode_frame(
+                    &SiteMsg::Paper { key, paper: p },
+                    FRAME_BYTES_MAX,
+                )?);
+                let names: Vec<String> = paper.media.keys().cloned().collect();
+                if self.order.len() >= PAPER_FRAMES_CACHED_MAX
+                    && let Some(old) = self.order.pop_front()
+                {
+                    self.papers.remove(&old);
+                }
+                self.order.push_back(seed);
+                self.papers.insert(seed, (frame.clone(), names.clone()));
+                assembled = Some(paper);
+                (frame, names)
+            }
+        };
+        if let Some(media) = self.media.get(&names) {
+            return Ok((media.clone(), paper_frame));
         }
-        let p = exam_domain::shuffle::candidate_order(&papers.for_seed(seed), seed);
-        let frame = Bytes::from(encode_frame(
-            &SiteMsg::Paper { key, paper: p },
-            FRAME_BYTES_MAX,
-        )?);
-        if self.order.len() >= PAPER_FRAMES_CACHED_MAX
-            && let Some(old) = self.order.pop_front()
+        let paper = assembled.unwrap_or_else(|| papers.for_seed(seed));
+        let files = exam_domain::shuffle::paper_media(&paper);
+        let media = Bytes::from(encode_frame(&SiteMsg::Media { files }, FRAME_BYTES_MAX)?);
+        if self.media_order.len() >= MEDIA_FRAMES_CACHED_MAX
+            && let Some(old) = self.media_order.pop_front()
         {
-            self.papers.remove(&old);
+            self.media.remove(&old);
         }
-        self.order.push_back(seed);
-        self.papers.insert(seed, frame.clone());
-        Ok(frame)
-    }
-
-    /// The images a candidate's paper shows.
-    fn media(&mut self, paper: &Paper) -> anyhow::Result<Bytes> {
-        if let Some(b) = &self.media {
-            return Ok(b.clone());
-        }
-        let files = exam_domain::shuffle::paper_media(paper);
-        let frame = Bytes::from(encode_frame(&SiteMsg::Media { files }, FRAME_BYTES_MAX)?);
-        self.media = Some(frame.clone());
-        Ok(frame)
+        self.media_order.push_back(names.clone());
+        self.media.insert(names, media.clone());
+        Ok((media, paper_frame))
     }
 }
 
@@ -707,11 +726,7 @@ impl Shell {
                         continue;
                     }
                     let papers = self.papers.clone();
-                    let frames = self
-                        .frames
-                        .media(papers.union())
-                        .and_then(|m| Ok((m, self.frames.paper(&papers, seed, key)?)));
-                    match frames {
+                    match self.frames.frames(&papers, seed, key) {
                         Ok((media, paper)) => {
                             self.send_frame(conn, media);
                             self.send_frame(conn, paper);
@@ -887,5 +902,49 @@ mod tests {
     #[test]
     fn a_client_frame_fits_a_journal_record_on_the_machine() {
         const { assert!(CLIENT_FRAME_BYTES_MAX < exam_candidate::journal::RECORD_BYTES_MAX) }
+    }
+
+    /// Papers drawn from a pool: a candidate gets their own items and only their own images,
+    /// never the rest of the pool's (the sample draws 8 of 10 single-choice items, one of which
+    /// shows a picture).
+    #[test]
+    fn a_candidate_gets_only_the_images_of_their_own_paper() {
+        let zip = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/qti21-sample.zip"),
+        )
+        .expect("the sample QTI package");
+        let papers = CandidatePapers::from_content(&zip).expect("papers");
+        let pool: Vec<_> = papers.union().items().map(|i| i.id.clone()).collect();
+        let mut frames = PaperFrames::default();
+        let (mut with_image, mut without) = (0, 0);
+        for seed in 0..40u64 {
+            let items = papers.items_of(seed).expect("drawn from a pool");
+            assert!(
+                items.len() < pool.len(),
+                "{} of {}",
+                items.len(),
+                pool.len()
+            );
+            let (media, _) = frames.frames(&papers, seed, 0).expect("frames");
+            let Ok(Some((SiteMsg::Media { files }, _))) =
+                exam_protocol::frame::decode_frame(&media, FRAME_BYTES_MAX)
+            else {
+                panic!("an images frame");
+            };
+            let shows_image = items.iter().any(|i| i.as_str() == "QS004");
+            assert_eq!(
+                !files.is_empty(),
+                shows_image,
+                "seed {seed}: {:?}",
+                files.keys()
+            );
+            if shows_image {
+                with_image += 1;
+            } else {
+                without += 1;
+            }
+        }
+        assert!(with_image > 0 && without > 0, "{with_image} / {without}");
+        assert!(frames.media.len() <= MEDIA_FRAMES_CACHED_MAX);
     }
 }

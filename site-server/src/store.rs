@@ -385,6 +385,7 @@ pub fn load_restored(conn: &Connection) -> Result<Restored, StoreError> {
             photo: r.get(4)?,
             attempt: AttemptId(r.get::<_, i64>(5)? as u64),
             seed: r.get::<_, i64>(6)? as u64,
+            items: None,
         });
     }
     let mut attempts: std::collections::BTreeMap<u64, RestoredAttempt> =

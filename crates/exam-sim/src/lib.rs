@@ -359,6 +359,7 @@ impl World {
                 photo: None,
                 attempt: AttemptId(i as u64 + 1),
                 seed: rng.next_u64(),
+                items: None,
             })
             .collect();
         let mut machines = Vec::new();

@@ -877,7 +877,12 @@ impl Engine {
         } else if !a.started {
             Some("考试尚未开始 / the exam has not started".to_owned())
         } else {
-            match self.bodies.get(&item) {
+            let own = self
+                .candidates
+                .get(&a.candidate)
+                .and_then(|c| c.items.as_ref())
+                .is_none_or(|items| items.contains(&item));
+            match self.bodies.get(&item).filter(|_| own) {
                 None => Some(format!(
                     "试卷中没有第 {item} 题 / no item {item} in this paper"
                 )),

@@ -1,8 +1,8 @@
 //! Inputs, outputs and configuration of the engine.
 
-use std::sync::Arc;
-
+use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use exam_domain::{AdmissionNo, AttemptId, IdNumber, ItemId, Paper, Response};
 use exam_protocol::{ClientMsg, SiteMsg, SubmitReason};
@@ -62,6 +62,9 @@ pub struct CandidateRecord {
     pub attempt: AttemptId,
     /// Seed of this candidate's item and option order.
     pub seed: u64,
+    /// The items of this candidate's own paper, when it holds fewer than the session's paper
+    /// (papers drawn from a pool): an answer to any other item is refused. `None`: all of them.
+    pub items: Option<Arc<BTreeSet<ItemId>>>,
 }
 
 /// The persisted state of an attempt, loaded at start-up.

@@ -45,6 +45,7 @@ fn records(roster: &[DemoCandidate]) -> Vec<CandidateRecord> {
             photo: None,
             attempt: AttemptId(i as u64 + 1),
             seed: i as u64 * 7919,
+            items: None,
         })
         .collect()
 }
@@ -477,6 +478,46 @@ fn a_change_that_can_never_be_stored_uses_its_number_durably() {
             seq: 1,
             refusal: SaveRefusal::Invalid { .. }
         }]
+    ));
+}
+
+#[test]
+fn an_answer_to_an_item_of_the_pool_not_on_the_candidates_own_paper_is_refused() {
+    // Papers drawn from a pool: the session knows every item, this candidate got only tf1.
+    let roster = demo::roster(3);
+    let mut candidates = records(&roster);
+    candidates[0].items = Some(Arc::new([ItemId::parse("tf1").expect("id")].into()));
+    let restored = Restored {
+        candidates,
+        attempts: vec![],
+    };
+    let engine = Engine::new(config(StartRule::Started), restored, MonoMs(0));
+    let mut sim = Sim::with(engine, roster);
+    sim.login(1, 0);
+    sim.save(1, 1, "sc1", Response::Choices([opt("A")].into()));
+    sim.save(1, 2, "tf1", Response::TrueFalse(true));
+    sim.commit();
+    let msgs = sim.take_sent(ConnId(1));
+    assert!(
+        matches!(
+            msgs.as_slice(),
+            [
+                SiteMsg::SaveRefused {
+                    seq: 1,
+                    refusal: SaveRefusal::Invalid { reason }
+                },
+                SiteMsg::Ack { seq: 2 }
+            ] if reason.contains("sc1")
+        ),
+        "{msgs:?}"
+    );
+    // Another candidate, whose paper is the whole paper, may answer it.
+    sim.login(2, 1);
+    sim.save(2, 1, "sc1", Response::Choices([opt("A")].into()));
+    sim.commit();
+    assert!(matches!(
+        sim.take_sent(ConnId(2)).as_slice(),
+        [SiteMsg::Ack { seq: 1 }]
     ));
 }
 
