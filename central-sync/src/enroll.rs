@@ -4,7 +4,11 @@
 //! certificate and answers with its own public keys, which the site pins. A later enrolment of
 //! the same site (a new token) replaces its certificate and key: the old ones stop working.
 //!
-//! Tokens are stored only as SHA-256 digests; a token is used once.
+//! Tokens are stored only as SHA-256 digests; a token is used once. The one repeat answered is
+//! of the same enrolment whose answer never reached the site (a weak uplink): the same token
+//! with the same TLS key (proved by the request's signature) and the same signing key, before
+//! the token expires and while they are still the site's. It gets a new certificate for that
+//! key and changes nothing else.
 
 use axum::http::StatusCode;
 use exam_crypto::Fingerprint;
@@ -136,15 +140,16 @@ pub fn enroll(
         )
     })?;
     let tx = conn.transaction().map_err(Refusal::internal)?;
-    let row: Option<(String, i64, Option<i64>)> = tx
+    type TokenRow = (String, i64, Option<i64>, Option<String>);
+    let row: Option<TokenRow> = tx
         .query_row(
-            "SELECT site_code, expires_at_unix_ms, used_at_unix_ms FROM enroll_tokens WHERE token_sha256 = ?1",
+            "SELECT site_code, expires_at_unix_ms, used_at_unix_ms, used_by_key_sha256 FROM enroll_tokens WHERE token_sha256 = ?1",
             [token_digest(&req.token)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()
         .map_err(Refusal::internal)?;
-    let Some((site, expires, used)) = row else {
+    let Some((site, expires, used, used_by_key)) = row else {
         return Err(refuse(
             "注册码不正确 / this enrolment token is not known: check it, or ask the exam centre for a new one (`central-sync site token CODE`)",
         ));
@@ -154,53 +159,67 @@ pub fn enroll(
             "注册码与考点编号不符 / this token was issued for another site: check the site code",
         ));
     }
-    if used.is_some() {
-        return Err(refuse(
-            "注册码已使用过 / this token was used already: ask the exam centre for a new one",
-        ));
+    let site_name = site_name(&tx, &site)
+        .map_err(Refusal::internal)?
+        .ok_or_else(|| refuse("考点已不存在 / the site no longer exists at central"))?;
+    let issued = keys
+        .issue_site_cert(&req.csr_pem, &site, std::time::SystemTime::now())
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let repeat = used.is_some();
+    if repeat {
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT signing_public FROM site_keys WHERE site_code = ?1",
+                [&site],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(Refusal::internal)?;
+        let same_enrolment = used_by_key.as_deref() == Some(&issued.key_sha256.to_string())
+            && current.as_deref() == Some(&signing.to_hex());
+        if !same_enrolment {
+            return Err(refuse(
+                "注册码已使用过 / this token was used already: ask the exam centre for a new one",
+            ));
+        }
     }
     if now_unix_ms >= expires {
         return Err(refuse(
             "注册码已过期 / this token has expired: ask the exam centre for a new one",
         ));
     }
-    let site_name = site_name(&tx, &site)
-        .map_err(Refusal::internal)?
-        .ok_or_else(|| refuse("考点已不存在 / the site no longer exists at central"))?;
-    let (cert_pem, cert_fp) = keys
-        .issue_site_cert(&req.csr_pem, &site, std::time::SystemTime::now())
-        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     tx.execute(
-        "UPDATE enroll_tokens SET used_at_unix_ms = ?1 WHERE token_sha256 = ?2",
-        params![now_unix_ms, token_digest(&req.token)],
+        "UPDATE enroll_tokens SET used_at_unix_ms = COALESCE(used_at_unix_ms, ?1), used_by_key_sha256 = ?3 WHERE token_sha256 = ?2",
+        params![now_unix_ms, token_digest(&req.token), issued.key_sha256.to_string()],
     )
     .map_err(Refusal::internal)?;
-    tx.execute(
-        "INSERT INTO site_keys_before (site_code, signing_public, enrolled_at_unix_ms, replaced_at_unix_ms)
-         SELECT site_code, signing_public, enrolled_at_unix_ms, ?2 FROM site_keys WHERE site_code = ?1",
-        params![site, now_unix_ms],
-    )
-    .map_err(Refusal::internal)?;
+    if !repeat {
+        tx.execute(
+            "INSERT INTO site_keys_before (site_code, signing_public, enrolled_at_unix_ms, replaced_at_unix_ms)
+             SELECT site_code, signing_public, enrolled_at_unix_ms, ?2 FROM site_keys WHERE site_code = ?1",
+            params![site, now_unix_ms],
+        )
+        .map_err(Refusal::internal)?;
+    }
+    let cert_fp = issued.cert_sha256;
     tx.execute(
         "INSERT INTO site_keys (site_code, cert_sha256, signing_public, enrolled_at_unix_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(site_code) DO UPDATE SET cert_sha256 = excluded.cert_sha256, signing_public = excluded.signing_public, enrolled_at_unix_ms = excluded.enrolled_at_unix_ms",
         params![site, cert_fp.to_string(), signing.to_hex(), now_unix_ms],
     )
     .map_err(Refusal::internal)?;
-    crate::store::audit(
-        &tx,
-        "site",
-        "enrolled",
-        &site,
-        &format!("certificate {cert_fp}"),
-    )
-    .map_err(Refusal::internal)?;
+    let detail = if repeat {
+        format!("certificate {cert_fp} for the same keys again (the site had no answer)")
+    } else {
+        format!("certificate {cert_fp}")
+    };
+    crate::store::audit(&tx, "site", "enrolled", &site, &detail).map_err(Refusal::internal)?;
     tx.commit().map_err(Refusal::internal)?;
-    tracing::info!(site = %site, "site enrolled");
+    tracing::info!(site = %site, repeat, "site enrolled");
     Ok(EnrollResponse {
         site_code: site,
         site_name,
-        client_cert_pem: cert_pem,
+        client_cert_pem: issued.pem,
         central_signing_public_hex: keys.signing.public().to_hex(),
         central_encryption_public_hex: keys.encryption.public().to_hex(),
     })

@@ -120,6 +120,15 @@ fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         })
 }
 
+/// A site's client certificate, as issued.
+#[derive(Debug)]
+pub struct IssuedCert {
+    pub pem: String,
+    pub cert_sha256: Fingerprint,
+    /// Of the certified public key (the same for every certificate of one key).
+    pub key_sha256: Fingerprint,
+}
+
 impl CentralKeys {
     /// Makes central's keys in `<data>/keys`; refuses if any exists.
     pub fn init(data: &Path, now: SystemTime) -> Result<Self, KeyError> {
@@ -263,7 +272,7 @@ impl CentralKeys {
         csr_pem: &str,
         site_code: &str,
         now: SystemTime,
-    ) -> Result<(String, Fingerprint), KeyError> {
+    ) -> Result<IssuedCert, KeyError> {
         if csr_pem.len() > CSR_PEM_BYTES_MAX {
             return Err(KeyError::BadRequest(format!(
                 "more than {CSR_PEM_BYTES_MAX} bytes"
@@ -282,8 +291,13 @@ impl CentralKeys {
         params.use_authority_key_identifier_extension = true;
         csr.params = params;
         let issuer = Issuer::from_ca_cert_der(&self.ca_cert, &self.ca_key)?;
+        let key_sha256 = Fingerprint::of(rcgen::PublicKeyData::der_bytes(&csr.public_key));
         let cert = csr.signed_by(&issuer)?;
-        Ok((cert.pem(), Fingerprint::of(cert.der())))
+        Ok(IssuedCert {
+            pem: cert.pem(),
+            cert_sha256: Fingerprint::of(cert.der()),
+            key_sha256,
+        })
     }
 
     /// The TLS configuration of the API: central's server certificate (or the operator's, when

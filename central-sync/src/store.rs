@@ -148,7 +148,8 @@ const MIGRATIONS: &[&str] = &[
          token_sha256 TEXT PRIMARY KEY,
          site_code TEXT NOT NULL,
          expires_at_unix_ms INTEGER NOT NULL,
-         used_at_unix_ms INTEGER
+         used_at_unix_ms INTEGER,
+         used_by_key_sha256 TEXT
      );
      CREATE TABLE site_keys (
          site_code TEXT PRIMARY KEY,

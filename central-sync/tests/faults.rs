@@ -754,6 +754,168 @@ async fn the_api_asks_for_the_site_certificate() {
     central.stop().await;
 }
 
+/// `site-server init --central …` of site `TY` into `site_dir`, reaching central at `url`.
+async fn init_site(
+    site_dir: &Path,
+    url: String,
+    fingerprint: String,
+    token: &str,
+    pass: &Path,
+) -> anyhow::Result<()> {
+    let (site_dir, token, pass) = (site_dir.to_path_buf(), token.to_owned(), pass.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        site_server::enrolled::init(
+            &site_dir,
+            &url,
+            &fingerprint,
+            "TY",
+            &token,
+            None,
+            Some(&pass),
+        )
+    })
+    .await
+    .expect("task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolment_whose_answer_was_lost_is_answered_again_for_the_same_keys_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let central_dir = dir.path().join("central");
+    let site_dir = dir.path().join("site");
+    ok(&central_dir, &["init"]);
+    let token = add_site(&central_dir, "TY", "太原考点");
+    let central = start_central(&central_dir).await;
+    let url = format!("https://{}", central.addr);
+    let fingerprint = central.fingerprint.to_string();
+    let pass = passphrase_file(dir.path());
+
+    // The uplink is down: init fails, keeping only the keys it meant to send.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let nowhere = format!("https://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let down = init_site(&site_dir, nowhere, fingerprint.clone(), &token, &pass)
+        .await
+        .expect_err("central cannot be reached");
+    assert!(
+        format!("{down:#}").contains("cannot reach central"),
+        "{down:#}"
+    );
+    assert!(site_server::central::holds_only_pending_keys(&site_dir));
+
+    // The next try reaches central, which enrols the site, but the answer is lost on the way
+    // back (this test sends the site's request with the site's pending keys and drops it).
+    let pending: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(site_dir.join(site_server::central::PENDING_FILE)).expect("pending keys"),
+    )
+    .expect("json");
+    let tls = rcgen::KeyPair::from_pem(pending["tls_key_pem"].as_str().expect("pem")).expect("key");
+    let signing = SigningKey::from_pkcs8(
+        &hex::decode(pending["signing_pkcs8_hex"].as_str().expect("hex")).expect("hex"),
+    )
+    .expect("key");
+    let request =
+        |tls: &rcgen::KeyPair, signing: &SigningKey, token: &str| central::EnrollRequest {
+            site_code: "TY".into(),
+            token: token.to_owned(),
+            csr_pem: rcgen::CertificateParams::new(Vec::<String>::new())
+                .expect("params")
+                .serialize_request(tls)
+                .expect("csr")
+                .pem()
+                .expect("pem"),
+            signing_public_hex: signing.public().to_hex(),
+        };
+    let http = site_server::central::client(central.fingerprint, None).expect("client");
+    let post = |req: central::EnrollRequest| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            http.post(format!("{url}/api/v1/enroll"))
+                .json(&req)
+                .send()
+                .await
+                .expect("answers")
+        }
+    };
+    let lost = post(request(&tls, &signing, &token)).await;
+    assert!(lost.status().is_success(), "{}", lost.status());
+    drop(lost);
+
+    // The admin runs init again: central knows this enrolment and answers it once more.
+    init_site(&site_dir, url.clone(), fingerprint.clone(), &token, &pass)
+        .await
+        .expect("the same enrolment is answered again");
+    assert!(!site_dir.join(site_server::central::PENDING_FILE).exists());
+    assert_eq!(
+        site_server::central::signing_key(&site_dir)
+            .expect("signing key")
+            .public(),
+        signing.public(),
+        "the site keeps the keys central enrolled"
+    );
+    let enrolled = Enrollment::load(&site_dir).expect("enrolled");
+    let site_http =
+        site_server::central::enrolled_client(&site_dir, &enrolled).expect("site client");
+    let packages = |http: reqwest::Client| {
+        let url = url.clone();
+        async move {
+            http.get(format!("{url}/api/v1/packages"))
+                .send()
+                .await
+                .expect("answers")
+                .status()
+        }
+    };
+    assert!(packages(site_http.clone()).await.is_success());
+    let conn = Connection::open(central_dir.join("central.db")).expect("central.db");
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM audit_log WHERE what = 'enrolled' AND detail LIKE '%again%'"
+        ),
+        1
+    );
+
+    // Anyone else holding the token gets nothing: other keys are refused.
+    let other = init_site(
+        &dir.path().join("other"),
+        url.clone(),
+        fingerprint.clone(),
+        &token,
+        &pass,
+    )
+    .await
+    .expect_err("other keys");
+    assert!(format!("{other:#}").contains("used already"), "{other:#}");
+    let forged = post(request(
+        &rcgen::KeyPair::generate().expect("key"),
+        &signing,
+        &token,
+    ))
+    .await;
+    assert_eq!(forged.status().as_u16(), 403);
+
+    // Once the site has enrolled again (a new token), the old enrolment is not answered again.
+    let second = ok(&central_dir, &["site", "token", "TY"]).trim().to_owned();
+    init_site(
+        &dir.path().join("site2"),
+        url.clone(),
+        fingerprint.clone(),
+        &second,
+        &pass,
+    )
+    .await
+    .expect("enrols again");
+    let stale = post(request(&tls, &signing, &token)).await;
+    assert_eq!(stale.status().as_u16(), 403);
+    assert_eq!(
+        packages(site_http).await.as_u16(),
+        403,
+        "the first certificate was replaced"
+    );
+    central.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. The uplink goes away while results are sealed, and comes back.
 

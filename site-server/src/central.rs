@@ -4,7 +4,9 @@
 //!
 //! Files (all `0600`): `central.json` (central's address and fingerprint, the site code, central's
 //! pinned public keys), `central-client.pem` (the site's TLS client certificate and key),
-//! `site-signing.key` (the Ed25519 key results are signed with).
+//! `site-signing.key` (the Ed25519 key results are signed with); while an enrolment waits for
+//! central's answer, `enroll-pending.json` (its keys, so that a retry after a lost answer sends
+//! the same ones and central answers it again).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +27,8 @@ use zeroize::Zeroizing;
 pub const CENTRAL_FILE: &str = "central.json";
 pub const CLIENT_FILE: &str = "central-client.pem";
 pub const SIGNING_FILE: &str = "site-signing.key";
+/// The keys of an enrolment that has not got central's answer yet; removed once enrolled.
+pub const PENDING_FILE: &str = "enroll-pending.json";
 /// Longest a call to central may take (package downloads get `uplink::PACKAGE_CALL_TIMEOUT`).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// Time to connect to central.
@@ -175,13 +179,12 @@ pub async fn enroll(
             f
         );
     }
-    let tls_key = rcgen::KeyPair::generate()?;
+    let (tls_key, signing) = pending_keys(dir, site_code)?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, format!("exam site {site_code}"));
     let csr = params.serialize_request(&tls_key)?;
-    let signing = SigningKey::generate()?;
     let req = EnrollRequest {
         site_code: site_code.to_owned(),
         token: token.to_owned(),
@@ -226,7 +229,63 @@ pub async fn enroll(
     exam_fs::write_private_atomic(&dir.join(CLIENT_FILE), client_pem.as_bytes())?;
     // Last: its presence is what makes the directory an enrolled site.
     exam_fs::write_private_atomic(&dir.join(CENTRAL_FILE), &serde_json::to_vec_pretty(&e)?)?;
+    std::fs::remove_file(dir.join(PENDING_FILE))
+        .with_context(|| format!("cannot remove {}", dir.join(PENDING_FILE).display()))?;
     Ok(e)
+}
+
+/// The keys of an enrolment under way, as written to [`PENDING_FILE`].
+#[derive(Serialize, Deserialize)]
+struct PendingKeys {
+    site_code: String,
+    tls_key_pem: String,
+    signing_pkcs8_hex: String,
+}
+
+/// The keys this enrolment sends: those of an earlier try for the same site that got no answer
+/// (central answers the same enrolment again), otherwise new ones, written down before they
+/// are sent.
+fn pending_keys(dir: &Path, site_code: &str) -> anyhow::Result<(rcgen::KeyPair, SigningKey)> {
+    let path = dir.join(PENDING_FILE);
+    if path.exists() {
+        let damaged = || {
+            format!(
+                "{} is damaged: delete it and ask the exam centre for a new token",
+                path.display()
+            )
+        };
+        let p: PendingKeys = serde_json::from_slice(&read_small(&path)?).with_context(damaged)?;
+        if p.site_code == site_code {
+            let tls = rcgen::KeyPair::from_pem(&p.tls_key_pem).with_context(damaged)?;
+            let pkcs8 = Zeroizing::new(hex::decode(&p.signing_pkcs8_hex).with_context(damaged)?);
+            let signing = SigningKey::from_pkcs8(&pkcs8).with_context(damaged)?;
+            return Ok((tls, signing));
+        }
+    }
+    let tls = rcgen::KeyPair::generate()?;
+    let signing = SigningKey::generate()?;
+    let pending = PendingKeys {
+        site_code: site_code.to_owned(),
+        tls_key_pem: tls.serialize_pem(),
+        signing_pkcs8_hex: hex::encode(signing.to_pkcs8()),
+    };
+    let json = Zeroizing::new(serde_json::to_vec(&pending)?);
+    drop(Zeroizing::new(pending.tls_key_pem));
+    drop(Zeroizing::new(pending.signing_pkcs8_hex));
+    exam_fs::ensure_private_dir(dir)?;
+    exam_fs::write_private_atomic(&path, &json)?;
+    Ok((tls, signing))
+}
+
+/// Whether `dir` holds nothing but the keys of an enrolment that got no answer.
+pub fn holds_only_pending_keys(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        let names: Vec<_> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        names.len() == 1 && names[0] == PENDING_FILE
+    })
 }
 
 /// Where an enrolled site keeps the store of one session.

@@ -40,7 +40,8 @@ pub fn init(
 ) -> anyhow::Result<()> {
     let fingerprint: Fingerprint = fingerprint.parse()?;
     anyhow::ensure!(
-        matches!(store::inspect_dir(data)?, store::DirState::Empty)
+        (central::holds_only_pending_keys(data)
+            || matches!(store::inspect_dir(data)?, store::DirState::Empty))
             && !Enrollment::is_enrolled(data),
         "{} already holds a site; choose an empty directory",
         data.display()
