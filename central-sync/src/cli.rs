@@ -117,6 +117,26 @@ enum ResultsCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The answers of a session a marker scores (short answers), by admission number.
+    Marking {
+        session: String,
+        /// Those marked already too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Score one answer: `results mark S1 A0001 Q7 7.5 --by 王老师` (a new mark replaces the old).
+    Mark {
+        session: String,
+        admission_no: String,
+        item: String,
+        /// Points, e.g. 7 or 7.5 (at most the item's worth).
+        points: String,
+        /// The marker's name (kept in the audit log).
+        #[arg(long)]
+        by: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -469,6 +489,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Results(ResultsCommand::Export { session, out }) => {
             return commands::results_export(data, &session, &out);
+        }
+        Command::Results(ResultsCommand::Marking { session, all, json }) => {
+            return commands::results_marking(data, &session, all, json);
+        }
+        Command::Results(ResultsCommand::Mark {
+            session,
+            admission_no,
+            item,
+            points,
+            by,
+        }) => {
+            return commands::results_mark(data, &session, &admission_no, &item, &points, &by);
         }
         _ => {}
     }

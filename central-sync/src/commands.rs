@@ -9,7 +9,7 @@ use anyhow::Context;
 use rust_xlsxwriter::{Format, Workbook};
 
 use crate::keys::CentralKeys;
-use crate::{api, packages, plans, results, store};
+use crate::{api, marking, packages, plans, results, store};
 
 pub fn init(data: &Path) -> anyhow::Result<()> {
     drop(store::open(data)?);
@@ -323,5 +323,74 @@ pub fn results_status(data: &Path, session: &str, json: bool) -> anyhow::Result<
     if alarms > 0 {
         println!("ALARMS: {alarms} (a different result arrived under an accepted id)");
     }
+    Ok(())
+}
+
+pub fn results_marking(data: &Path, session: &str, all: bool, json: bool) -> anyhow::Result<()> {
+    let conn = store::open(data)?;
+    let list = marking::to_mark(&conn, session, all)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    for m in &list {
+        let given = match (&m.centipoints, &m.marked_by) {
+            (Some(c), Some(by)) => format!(
+                "（已评 {} 分，{by}）/ marked {} by {by}",
+                marking::points(*c),
+                marking::points(*c)
+            ),
+            _ => "待评 / to mark".to_owned(),
+        };
+        println!(
+            "{} {} — 满分 {} 分 / worth {} — {given}",
+            m.admission_no,
+            m.item,
+            marking::points(m.max_centipoints),
+            marking::points(m.max_centipoints)
+        );
+        println!("  题目 / question: {}", m.prompt);
+        println!("  参考答案 / reference: {}", m.reference);
+        println!("  考生答案 / answer: {}", m.answer);
+    }
+    println!(
+        "{} 份答案 / {} answers{}",
+        list.len(),
+        list.len(),
+        if all { "" } else { " to mark" }
+    );
+    Ok(())
+}
+
+pub fn results_mark(
+    data: &Path,
+    session: &str,
+    admission_no: &str,
+    item: &str,
+    points: &str,
+    by: &str,
+) -> anyhow::Result<()> {
+    let centipoints = marking::parse_points(points)?;
+    let mut conn = store::open(data)?;
+    let score = marking::mark(
+        &mut conn,
+        session,
+        admission_no,
+        item,
+        centipoints,
+        by,
+        store::unix_ms(),
+    )?;
+    let verdict = match (score.needs_marking, score.passed) {
+        (0, true) => "合格 / pass".to_owned(),
+        (0, false) => "不合格 / fail".to_owned(),
+        (n, _) => format!("还有 {n} 题待评 / {n} more to mark"),
+    };
+    println!(
+        "{admission_no} {item}: {} — 总分 / total {} / {} — {verdict}",
+        marking::points(centipoints),
+        marking::points(score.total_centipoints),
+        marking::points(score.max_centipoints)
+    );
     Ok(())
 }

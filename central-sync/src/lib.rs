@@ -17,6 +17,7 @@ pub mod content;
 pub mod eligibility;
 pub mod enroll;
 pub mod keys;
+pub mod marking;
 pub mod packages;
 pub mod plans;
 pub mod results;

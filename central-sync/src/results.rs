@@ -9,7 +9,9 @@
 //! logged with its reason.
 //!
 //! Scoring reproduces the candidate's paper from the plan's content and the paper seed and scores
-//! each objective item; short answers wait for a marker.
+//! each objective item; short answers wait for a marker ([`crate::marking`]).
+
+use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use exam_crypto::chain::ChainHash;
@@ -178,7 +180,7 @@ fn refused(
 
 /// What a batch reads once: test definitions by content id, sessions by id.
 #[derive(Default)]
-struct Definitions {
+pub(crate) struct Definitions {
     tests: std::collections::HashMap<String, exam_content::assembly::TestDefinition>,
     sessions: std::collections::HashMap<String, std::rc::Rc<plans::SessionForSite>>,
 }
@@ -202,7 +204,7 @@ impl Definitions {
     }
 
     /// The paper a candidate was given: the content assembled with their seed.
-    fn paper(
+    pub(crate) fn paper(
         &mut self,
         conn: &Connection,
         content_id: &str,
@@ -355,7 +357,7 @@ fn check_and_store(
         return Err(Rejection::Conflict(body.bundle_id));
     }
     let paper = definitions.paper(conn, &session.content_id, body.paper_seed)?;
-    let score = score(&paper, &body, session.pass_mark_percent);
+    let score = score(&paper, &body, &BTreeMap::new(), session.pass_mark_percent);
     conn.execute(
         "INSERT INTO results (bundle_id, site_code, session_id, admission_no, id_number, sealed_sha256, sealed, body_json, submitted_reason, received_at_unix_ms, via, total_centipoints, max_centipoints, passed, needs_marking, sections_json, items_json)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
@@ -408,8 +410,14 @@ pub struct SectionScore {
     pub max_centipoints: u32,
 }
 
-/// Scores the objective items of `paper` from the result's final answers.
-pub fn score(paper: &Paper, body: &ResultBody, pass_mark_percent: u32) -> Score {
+/// Scores the objective items of `paper` from the result's final answers, and the items a marker
+/// scored from `marks` (centipoints by item id).
+pub fn score(
+    paper: &Paper,
+    body: &ResultBody,
+    marks: &BTreeMap<String, u32>,
+    pass_mark_percent: u32,
+) -> Score {
     let answers: std::collections::BTreeMap<&str, Response> = body
         .final_answers
         .iter()
@@ -432,7 +440,13 @@ pub fn score(paper: &Paper, body: &ResultBody, pass_mark_percent: u32) -> Score 
         };
         for item in &section.items {
             s.max_centipoints += item.weight * 100;
-            match score_item(item, answers.get(item.id.as_str())) {
+            let scored = match score_item(item, answers.get(item.id.as_str())) {
+                ItemScore::NeedsMarker => marks
+                    .get(item.id.as_str())
+                    .map_or(ItemScore::NeedsMarker, |m| ItemScore::Centipoints(*m)),
+                scored => scored,
+            };
+            match scored {
                 ItemScore::Centipoints(c) => {
                     s.centipoints += c;
                     out.items.push((item.id.as_str().to_owned(), Some(c)));

@@ -198,6 +198,14 @@ const MIGRATIONS: &[&str] = &[
          items_json TEXT NOT NULL
      );
      CREATE INDEX results_by_session ON results (session_id, admission_no);
+     CREATE TABLE marks (
+         bundle_id TEXT NOT NULL REFERENCES results (bundle_id),
+         item_id TEXT NOT NULL,
+         centipoints INTEGER NOT NULL,
+         by_whom TEXT NOT NULL,
+         at_unix_ms INTEGER NOT NULL,
+         PRIMARY KEY (bundle_id, item_id)
+     );
      CREATE TABLE result_rejections (
          id INTEGER PRIMARY KEY,
          at_unix_ms INTEGER NOT NULL,

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use central_sync::keys::CentralKeys;
 use central_sync::results::{self, Rejection};
 use common::{
-    add_site, enrol, now_unix_ms, ok, passphrase_file, plan_a_session, plan_session, planned,
-    run_site_until_serving, sit, wait_received,
+    add_site, enrol, init_site, now_unix_ms, ok, passphrase_file, plan_a_session, plan_session,
+    planned, run_site_until_serving, sit, wait_received,
 };
 use exam_crypto::seal::{RecipientPublic, Sealed};
 use exam_crypto::sign::SigningKey;
@@ -754,30 +754,6 @@ async fn the_api_asks_for_the_site_certificate() {
     central.stop().await;
 }
 
-/// `site-server init --central …` of site `TY` into `site_dir`, reaching central at `url`.
-async fn init_site(
-    site_dir: &Path,
-    url: String,
-    fingerprint: String,
-    token: &str,
-    pass: &Path,
-) -> anyhow::Result<()> {
-    let (site_dir, token, pass) = (site_dir.to_path_buf(), token.to_owned(), pass.to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        site_server::enrolled::init(
-            &site_dir,
-            &url,
-            &fingerprint,
-            "TY",
-            &token,
-            None,
-            Some(&pass),
-        )
-    })
-    .await
-    .expect("task")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enrolment_whose_answer_was_lost_is_answered_again_for_the_same_keys_only() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -794,7 +770,7 @@ async fn an_enrolment_whose_answer_was_lost_is_answered_again_for_the_same_keys_
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let nowhere = format!("https://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let down = init_site(&site_dir, nowhere, fingerprint.clone(), &token, &pass)
+    let down = init_site(&site_dir, &nowhere, &fingerprint, "TY", &token, &pass)
         .await
         .expect_err("central cannot be reached");
     assert!(
@@ -842,7 +818,7 @@ async fn an_enrolment_whose_answer_was_lost_is_answered_again_for_the_same_keys_
     drop(lost);
 
     // The admin runs init again: central knows this enrolment and answers it once more.
-    init_site(&site_dir, url.clone(), fingerprint.clone(), &token, &pass)
+    init_site(&site_dir, &url, &fingerprint, "TY", &token, &pass)
         .await
         .expect("the same enrolment is answered again");
     assert!(!site_dir.join(site_server::central::PENDING_FILE).exists());
@@ -879,8 +855,9 @@ async fn an_enrolment_whose_answer_was_lost_is_answered_again_for_the_same_keys_
     // Anyone else holding the token gets nothing: other keys are refused.
     let other = init_site(
         &dir.path().join("other"),
-        url.clone(),
-        fingerprint.clone(),
+        &url,
+        &fingerprint,
+        "TY",
         &token,
         &pass,
     )
@@ -899,8 +876,9 @@ async fn an_enrolment_whose_answer_was_lost_is_answered_again_for_the_same_keys_
     let second = ok(&central_dir, &["site", "token", "TY"]).trim().to_owned();
     init_site(
         &dir.path().join("site2"),
-        url.clone(),
-        fingerprint.clone(),
+        &url,
+        &fingerprint,
+        "TY",
         &second,
         &pass,
     )

@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    ok, passphrase_file, plan_a_session, results_received, run_site_until_serving, sit,
-    wait_received,
+    init_site, ok, passphrase_file, plan_a_session, results_received, run, run_site_until_serving,
+    sit, wait_received,
 };
 use exam_client::simulate::{self, SimulateConfig};
 
@@ -45,47 +45,25 @@ async fn a_planned_session_travels_to_the_site_and_its_results_come_back_exactly
 
     // A wrong token changes nothing; the right one enrols; the same token again is refused.
     let pass = passphrase_file(dir.path());
-    let init = |token: String| {
-        let (site_dir, url, fingerprint, pass) = (
-            site_dir.clone(),
-            url.clone(),
-            fingerprint.clone(),
-            pass.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            site_server::enrolled::init(
-                &site_dir,
-                &url,
-                &fingerprint,
-                "TY",
-                &token,
-                None,
-                Some(&pass),
-            )
-        })
-    };
-    let wrong = init("0000-0000".into())
+    let wrong = init_site(&site_dir, &url, &fingerprint, "TY", "0000-0000", &pass)
         .await
-        .expect("task")
         .expect_err("refused");
     assert!(format!("{wrong:#}").contains("not known"), "{wrong:#}");
     assert!(!site_dir.join(site_server::central::CENTRAL_FILE).exists());
-    init(token.clone()).await.expect("task").expect("enrols");
-    let again = tempfile::tempdir().expect("tempdir");
-    let reuse = {
-        let (d, url, fp, pass) = (
-            again.path().join("s"),
-            url.clone(),
-            fingerprint.clone(),
-            pass.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            site_server::enrolled::init(&d, &url, &fp, "TY", &token, None, Some(&pass))
-        })
+    init_site(&site_dir, &url, &fingerprint, "TY", &token, &pass)
         .await
-        .expect("task")
-        .expect_err("a token is used once")
-    };
+        .expect("enrols");
+    let again = tempfile::tempdir().expect("tempdir");
+    let reuse = init_site(
+        &again.path().join("s"),
+        &url,
+        &fingerprint,
+        "TY",
+        &token,
+        &pass,
+    )
+    .await
+    .expect_err("a token is used once");
     assert!(format!("{reuse:#}").contains("used already"), "{reuse:#}");
 
     // The site runs: it pulls the package, gets the key (the release time has passed) and serves.
@@ -163,6 +141,8 @@ async fn a_planned_session_travels_to_the_site_and_its_results_come_back_exactly
             "{line}"
         );
     }
+    mark_short_answers(&central_dir);
+
     let xlsx = dir.path().join("results.xlsx");
     let out = ok(
         &central_dir,
@@ -180,4 +160,97 @@ async fn a_planned_session_travels_to_the_site_and_its_results_come_back_exactly
         let kept = dir.keep();
         eprintln!("kept {}", kept.display());
     }
+}
+
+/// The line of `admission_no` in `results status S1 --json`.
+fn status_of(central_dir: &std::path::Path, admission_no: &str) -> serde_json::Value {
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(central_dir, &["results", "status", "S1", "--json"]))
+            .expect("json");
+    status
+        .as_array()
+        .expect("lines")
+        .iter()
+        .find(|l| l["admission_no"] == admission_no)
+        .cloned()
+        .expect("a line")
+}
+
+/// The sample's short answers wait for a marker; a candidate whose answers are all marked gets
+/// a total and a verdict, and bad marks change nothing.
+fn mark_short_answers(central_dir: &std::path::Path) {
+    let list = |all: bool| -> Vec<serde_json::Value> {
+        let mut args = vec!["results", "marking", "S1", "--json"];
+        if all {
+            args.push("--all");
+        }
+        serde_json::from_str(&ok(central_dir, &args)).expect("json")
+    };
+    let waiting = list(false);
+    assert!(!waiting.is_empty(), "the sample has short answers");
+    let who = waiting[0]["admission_no"]
+        .as_str()
+        .expect("admission no")
+        .to_owned();
+    let mine: Vec<&serde_json::Value> = waiting
+        .iter()
+        .filter(|m| m["admission_no"] == who.as_str())
+        .collect();
+    let before = status_of(central_dir, &who);
+    assert_eq!(before["status"], "needs marking", "{before}");
+    assert!(before["passed"].is_null(), "{before}");
+
+    // Bad marks are refused and change nothing.
+    let item = mine[0]["item"].as_str().expect("item");
+    let max = mine[0]["max_centipoints"].as_u64().expect("max");
+    let over = format!("{}", max / 100 + 1);
+    for (args, says) in [
+        (vec![who.as_str(), item, over.as_str()], "at most"),
+        (vec![who.as_str(), item, "1.234"], "not a number"),
+        (vec![who.as_str(), "QJ001", "1"], "not one a marker scores"),
+        (vec!["NOBODY", item, "1"], "no result"),
+    ] {
+        let mut full = vec!["results", "mark", "S1"];
+        full.extend(args);
+        full.extend(["--by", "王老师"]);
+        let (success, _, err) = run(central_dir, &full);
+        assert!(!success && err.contains(says), "{full:?}: {err}");
+    }
+    assert_eq!(status_of(central_dir, &who), before);
+
+    // Every waiting answer of this candidate marked: a total and a verdict.
+    for m in &mine {
+        let item = m["item"].as_str().expect("item");
+        let out = ok(
+            central_dir,
+            &["results", "mark", "S1", &who, item, "1.5", "--by", "王老师"],
+        );
+        assert!(out.contains("1.5"), "{out}");
+    }
+    let after = status_of(central_dir, &who);
+    assert_ne!(after["status"], "needs marking", "{after}");
+    assert!(after["passed"].is_boolean(), "{after}");
+    let total = |l: &serde_json::Value| l["total_centipoints"].as_u64().expect("total");
+    assert_eq!(total(&after), total(&before) + 150 * mine.len() as u64);
+    assert!(
+        list(false)
+            .iter()
+            .all(|m| m["admission_no"] != who.as_str())
+    );
+    let marked: Vec<_> = list(true)
+        .into_iter()
+        .filter(|m| m["admission_no"] == who.as_str())
+        .collect();
+    assert!(
+        marked
+            .iter()
+            .all(|m| m["centipoints"] == 150 && m["marked_by"] == "王老师")
+    );
+
+    // A mark changed: the total follows, the log keeps both.
+    ok(
+        central_dir,
+        &["results", "mark", "S1", &who, item, "0", "--by", "李老师"],
+    );
+    assert_eq!(total(&status_of(central_dir, &who)), total(&after) - 150);
 }

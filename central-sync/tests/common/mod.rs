@@ -215,7 +215,7 @@ pub fn passphrase_file(dir: &Path) -> PathBuf {
     pass
 }
 
-/// `site-server init --central …` of `site` into `site_dir` (off the async threads).
+/// `site-server init --central …` of `site` into `site_dir` at `central` (off the async threads).
 pub async fn enrol(
     site_dir: &Path,
     central: &central_sync::api::RunningCentral,
@@ -223,10 +223,31 @@ pub async fn enrol(
     token: &str,
     pass: &Path,
 ) -> anyhow::Result<()> {
+    let url = format!("https://{}", central.addr);
+    init_site(
+        site_dir,
+        &url,
+        &central.fingerprint.to_string(),
+        site,
+        token,
+        pass,
+    )
+    .await
+}
+
+/// `site-server init --central URL --central-fingerprint FP …` (off the async threads).
+pub async fn init_site(
+    site_dir: &Path,
+    url: &str,
+    fingerprint: &str,
+    site: &str,
+    token: &str,
+    pass: &Path,
+) -> anyhow::Result<()> {
     let (site_dir, url, fingerprint, site, token, pass) = (
         site_dir.to_path_buf(),
-        format!("https://{}", central.addr),
-        central.fingerprint.to_string(),
+        url.to_owned(),
+        fingerprint.to_owned(),
         site.to_owned(),
         token.to_owned(),
         pass.to_path_buf(),
