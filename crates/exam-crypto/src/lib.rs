@@ -23,6 +23,44 @@
 //! does not wipe the expanded keys it builds for one operation; that is `ring`'s limit.) Every
 //! size limit is a named constant, checked before any work.
 
+/// What a 32-byte public key newtype shows of itself: its bytes, 64 hex digits (lower-case out,
+/// either case in) and a SHA-256 fingerprint for comparing keys by eye.
+macro_rules! public_key_32 {
+    ($name:ident) => {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.to_hex())
+            }
+        }
+
+        impl $name {
+            /// Exactly 32 bytes.
+            pub fn from_bytes(bytes: &[u8]) -> Result<Self, $crate::CryptoError> {
+                Ok(Self($crate::key_array(bytes)?))
+            }
+
+            pub fn as_bytes(&self) -> &[u8; 32] {
+                &self.0
+            }
+
+            /// 64 lower-case hex digits.
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
+            }
+
+            /// Reads 64 hex digits, either case.
+            pub fn from_hex(text: &str) -> Result<Self, $crate::CryptoError> {
+                Ok(Self($crate::hex_array(text)?))
+            }
+
+            /// SHA-256 of the 32 bytes.
+            pub fn fingerprint(&self) -> $crate::Fingerprint {
+                $crate::Fingerprint::of(&self.0)
+            }
+        }
+    };
+}
+
 pub mod chain;
 pub mod paper;
 pub mod passphrase;

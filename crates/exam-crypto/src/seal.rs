@@ -26,7 +26,7 @@ use hpke::{Deserializable, HpkeError, Kem as _, OpModeR, OpModeS, Serializable};
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
-use crate::{CryptoError, Fingerprint};
+use crate::CryptoError;
 
 type Kem = X25519HkdfSha256;
 type Kdf = HkdfSha256;
@@ -100,41 +100,12 @@ fn hpke_private(secret: &[u8; RECIPIENT_KEY_BYTES]) -> Result<PrivateKey, Crypto
     PrivateKey::from_bytes(secret).map_err(|_| CryptoError::BadKey("X25519 secret key"))
 }
 
-/// Central's public key: 32 bytes, shown and typed as 64 hex digits.
+/// Central's public key: 32 bytes, shown and typed as 64 hex digits. Any 32 bytes are taken; a
+/// low-order point is refused when sealing to it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RecipientPublic([u8; RECIPIENT_KEY_BYTES]);
 
-impl fmt::Debug for RecipientPublic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RecipientPublic({})", self.to_hex())
-    }
-}
-
-impl RecipientPublic {
-    /// Exactly 32 bytes. (A low-order point is refused when sealing to it.)
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        Ok(Self(crate::key_array(bytes)?))
-    }
-
-    pub fn as_bytes(&self) -> &[u8; RECIPIENT_KEY_BYTES] {
-        &self.0
-    }
-
-    /// 64 lower-case hex digits.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// Reads 64 hex digits, either case.
-    pub fn from_hex(text: &str) -> Result<Self, CryptoError> {
-        Ok(Self(crate::hex_array(text)?))
-    }
-
-    /// SHA-256 of the 32 bytes, for showing and comparing keys by eye.
-    pub fn fingerprint(&self) -> Fingerprint {
-        Fingerprint::of(&self.0)
-    }
-}
+public_key_32!(RecipientPublic);
 
 /// A sealed message: the encapsulated key and the ciphertext with its tag.
 #[derive(Clone, PartialEq, Eq)]
@@ -491,7 +462,10 @@ mod tests {
         assert_eq!(RecipientPublic::from_hex(&public.to_hex()), Ok(public));
         assert!(RecipientPublic::from_hex("00").is_err());
         assert!(RecipientKey::from_bytes(&[0u8; 31]).is_err());
-        assert_eq!(public.fingerprint(), Fingerprint::of(public.as_bytes()));
+        assert_eq!(
+            public.fingerprint(),
+            crate::Fingerprint::of(public.as_bytes())
+        );
         let shown = format!("{key:?}");
         assert!(shown.contains("<redacted>"));
         assert!(!shown.contains("5a5a"));

@@ -23,7 +23,7 @@ use std::fmt;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use zeroize::Zeroizing;
 
-use crate::{CryptoError, Fingerprint};
+use crate::CryptoError;
 
 /// Bytes in a public key.
 pub const PUBLIC_KEY_BYTES: usize = 32;
@@ -121,41 +121,14 @@ fn with_context(context: &'static str, msg: &[u8]) -> Result<Vec<u8>, CryptoErro
     Ok(out)
 }
 
-/// An Ed25519 public key: 32 bytes, shown and typed as 64 hex digits.
+/// An Ed25519 public key: 32 bytes, shown and typed as 64 hex digits. Any 32 bytes are taken;
+/// bytes that are not a point on the curve never verify.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublicKey([u8; PUBLIC_KEY_BYTES]);
 
-impl fmt::Debug for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({})", self.to_hex())
-    }
-}
+public_key_32!(PublicKey);
 
 impl PublicKey {
-    /// Any 32 bytes are accepted here; bytes that are not a point on the curve never verify.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        Ok(Self(crate::key_array(bytes)?))
-    }
-
-    pub fn as_bytes(&self) -> &[u8; PUBLIC_KEY_BYTES] {
-        &self.0
-    }
-
-    /// 64 lower-case hex digits.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// Reads 64 hex digits, either case.
-    pub fn from_hex(text: &str) -> Result<Self, CryptoError> {
-        Ok(Self(crate::hex_array(text)?))
-    }
-
-    /// SHA-256 of the 32 bytes, for showing and comparing keys by eye.
-    pub fn fingerprint(&self) -> Fingerprint {
-        Fingerprint::of(&self.0)
-    }
-
     /// Checks a signature made by [`SigningKey::sign`].
     pub fn verify(&self, msg: &[u8], signature: &Signature) -> Result<(), CryptoError> {
         UnparsedPublicKey::new(&ED25519, &self.0)
@@ -364,7 +337,10 @@ mod tests {
             PublicKey::from_bytes(public.as_bytes()).expect("32 bytes"),
             public
         );
-        assert_eq!(public.fingerprint(), Fingerprint::of(public.as_bytes()));
+        assert_eq!(
+            public.fingerprint(),
+            crate::Fingerprint::of(public.as_bytes())
+        );
         assert_eq!(
             format!("{public:?}"),
             format!("PublicKey({})", public.to_hex())
