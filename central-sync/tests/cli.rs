@@ -1,36 +1,11 @@
 //! The `central-sync` command line on the fixture files a clerk would feed it.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_central-sync");
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(rel)
-}
-
-fn run(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs and insists on success; returns stdout.
-fn ok(data: &Path, args: &[&str]) -> String {
-    let (ok, out, err) = run(data, args);
-    assert!(ok, "{args:?} failed: {err}");
-    out
-}
+use common::{BIN, fixture, ok, run};
 
 /// Runs and insists on failure; returns stderr.
 fn refused(data: &Path, args: &[&str]) -> String {
