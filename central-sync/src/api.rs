@@ -275,7 +275,7 @@ fn calling_site(conn: &Connection, peer: PeerCert) -> Result<String, Refusal> {
             "需要考点证书，请先注册考点 / this needs the site's certificate: enroll the site first (`site-server init --central …`)",
         ));
     };
-    enroll::site_of_cert(conn, &fp)
+    enroll::site_calling(conn, &fp, crate::store::unix_ms())
         .map_err(Refusal::internal)?
         .ok_or_else(|| {
             Refusal::new(

@@ -349,9 +349,9 @@ pub fn results_marking(data: &Path, session: &str, all: bool, json: bool) -> any
             marking::points(m.max_centipoints),
             marking::points(m.max_centipoints)
         );
-        println!("  题目 / question: {}", m.prompt);
-        println!("  参考答案 / reference: {}", m.reference);
-        println!("  考生答案 / answer: {}", m.answer);
+        println!("  题目 / question: {}", shown(&m.prompt));
+        println!("  参考答案 / reference: {}", shown(&m.reference));
+        println!("  考生答案 / answer: {}", shown(&m.answer));
     }
     println!(
         "{} 份答案 / {} answers{}",
@@ -393,4 +393,36 @@ pub fn results_mark(
         marking::points(score.max_centipoints)
     );
     Ok(())
+}
+
+/// Text a candidate or an author typed, for a terminal: control characters (escape sequences
+/// that could redraw the screen) shown escaped, and every further line indented, so an answer
+/// can never pass for another entry of a listing.
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\n    | "),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn typed_text_cannot_redraw_the_terminal_or_pass_for_another_entry() {
+        let typed = "答案\nA0002 Q7 — 满分 10 分\u{1b}[2J\r\t";
+        let out = shown(typed);
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        assert!(
+            out.lines().skip(1).all(|l| l.starts_with("    | ")),
+            "{out}"
+        );
+        assert!(out.contains("\\u{1b}[2J"), "{out}");
+    }
 }

@@ -6,9 +6,10 @@
 //!
 //! Tokens are stored only as SHA-256 digests; a token is used once. The one repeat answered is
 //! of the same enrolment whose answer never reached the site (a weak uplink): the same token
-//! with the same TLS key (proved by the request's signature) and the same signing key, before
-//! the token expires and while they are still the site's. It gets a new certificate for that
-//! key and changes nothing else.
+//! with a request for the same TLS key and the same signing key, before the token expires,
+//! while they are still the site's and before the site has ever called with the certificate it
+//! got. It gets a new certificate for the same key, which replaces the unused one; the keys stay.
+//! A certificate is signed only once every check has passed.
 
 use axum::http::StatusCode;
 use exam_crypto::Fingerprint;
@@ -17,7 +18,7 @@ use exam_protocol::central::{EnrollRequest, EnrollResponse};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::api::Refusal;
-use crate::keys::CentralKeys;
+use crate::keys::{CentralKeys, SiteRequest};
 
 /// Default hours an enrolment token stays valid.
 pub const ENROLL_TOKEN_VALIDITY_HOURS: u32 = 72;
@@ -97,14 +98,30 @@ fn site_name(conn: &Connection, code: &str) -> rusqlite::Result<Option<String>> 
     .optional()
 }
 
-/// The site whose current client certificate has this fingerprint.
-pub fn site_of_cert(conn: &Connection, fp: &Fingerprint) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
-        "SELECT site_code FROM site_keys WHERE cert_sha256 = ?1",
-        [fp.to_string()],
-        |r| r.get(0),
-    )
-    .optional()
+/// The site whose current client certificate has this fingerprint; its first call is noted
+/// (from then on its enrolment is never answered again).
+pub fn site_calling(
+    conn: &Connection,
+    fp: &Fingerprint,
+    now_unix_ms: i64,
+) -> rusqlite::Result<Option<String>> {
+    let row: Option<(String, Option<i64>)> = conn
+        .query_row(
+            "SELECT site_code, first_call_at_unix_ms FROM site_keys WHERE cert_sha256 = ?1",
+            [fp.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((site, first_call)) = row else {
+        return Ok(None);
+    };
+    if first_call.is_none() {
+        conn.execute(
+            "UPDATE site_keys SET first_call_at_unix_ms = ?2 WHERE cert_sha256 = ?1",
+            params![fp.to_string(), now_unix_ms],
+        )?;
+    }
+    Ok(Some(site))
 }
 
 /// The result-signing keys of a site: the current one first, then those of earlier enrolments
@@ -162,21 +179,21 @@ pub fn enroll(
     let site_name = site_name(&tx, &site)
         .map_err(Refusal::internal)?
         .ok_or_else(|| refuse("考点已不存在 / the site no longer exists at central"))?;
-    let issued = keys
-        .issue_site_cert(&req.csr_pem, &site, std::time::SystemTime::now())
+    let request = SiteRequest::parse(&req.csr_pem)
         .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let key_sha256 = request.key_sha256().to_string();
     let repeat = used.is_some();
     if repeat {
-        let current: Option<String> = tx
+        let current: Option<(String, Option<i64>)> = tx
             .query_row(
-                "SELECT signing_public FROM site_keys WHERE site_code = ?1",
+                "SELECT signing_public, first_call_at_unix_ms FROM site_keys WHERE site_code = ?1",
                 [&site],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(Refusal::internal)?;
-        let same_enrolment = used_by_key.as_deref() == Some(&issued.key_sha256.to_string())
-            && current.as_deref() == Some(&signing.to_hex());
+        let same_enrolment = used_by_key.as_deref() == Some(key_sha256.as_str())
+            && current == Some((signing.to_hex(), None));
         if !same_enrolment {
             return Err(refuse(
                 "注册码已使用过 / this token was used already: ask the exam centre for a new one",
@@ -188,9 +205,12 @@ pub fn enroll(
             "注册码已过期 / this token has expired: ask the exam centre for a new one",
         ));
     }
+    let issued = keys
+        .issue_site_cert(request, &site, std::time::SystemTime::now())
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     tx.execute(
         "UPDATE enroll_tokens SET used_at_unix_ms = COALESCE(used_at_unix_ms, ?1), used_by_key_sha256 = ?3 WHERE token_sha256 = ?2",
-        params![now_unix_ms, token_digest(&req.token), issued.key_sha256.to_string()],
+        params![now_unix_ms, token_digest(&req.token), key_sha256],
     )
     .map_err(Refusal::internal)?;
     if !repeat {
@@ -204,7 +224,7 @@ pub fn enroll(
     let cert_fp = issued.cert_sha256;
     tx.execute(
         "INSERT INTO site_keys (site_code, cert_sha256, signing_public, enrolled_at_unix_ms) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(site_code) DO UPDATE SET cert_sha256 = excluded.cert_sha256, signing_public = excluded.signing_public, enrolled_at_unix_ms = excluded.enrolled_at_unix_ms",
+         ON CONFLICT(site_code) DO UPDATE SET cert_sha256 = excluded.cert_sha256, signing_public = excluded.signing_public, enrolled_at_unix_ms = excluded.enrolled_at_unix_ms, first_call_at_unix_ms = NULL",
         params![site, cert_fp.to_string(), signing.to_hex(), now_unix_ms],
     )
     .map_err(Refusal::internal)?;

@@ -125,8 +125,27 @@ fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
 pub struct IssuedCert {
     pub pem: String,
     pub cert_sha256: Fingerprint,
-    /// Of the certified public key (the same for every certificate of one key).
-    pub key_sha256: Fingerprint,
+}
+
+/// An enrolling site's certificate request, read and its signature checked.
+pub struct SiteRequest(CertificateSigningRequestParams);
+
+impl SiteRequest {
+    pub fn parse(csr_pem: &str) -> Result<Self, KeyError> {
+        if csr_pem.len() > CSR_PEM_BYTES_MAX {
+            return Err(KeyError::BadRequest(format!(
+                "more than {CSR_PEM_BYTES_MAX} bytes"
+            )));
+        }
+        CertificateSigningRequestParams::from_pem(csr_pem)
+            .map(Self)
+            .map_err(|e| KeyError::BadRequest(e.to_string()))
+    }
+
+    /// SHA-256 of the requested public key (the same for every certificate of one key).
+    pub fn key_sha256(&self) -> Fingerprint {
+        Fingerprint::of(rcgen::PublicKeyData::der_bytes(&self.0.public_key))
+    }
 }
 
 impl CentralKeys {
@@ -269,17 +288,11 @@ impl CentralKeys {
     /// code whatever the request asked; the key is the request's.
     pub fn issue_site_cert(
         &self,
-        csr_pem: &str,
+        request: SiteRequest,
         site_code: &str,
         now: SystemTime,
     ) -> Result<IssuedCert, KeyError> {
-        if csr_pem.len() > CSR_PEM_BYTES_MAX {
-            return Err(KeyError::BadRequest(format!(
-                "more than {CSR_PEM_BYTES_MAX} bytes"
-            )));
-        }
-        let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)
-            .map_err(|e| KeyError::BadRequest(e.to_string()))?;
+        let mut csr = request.0;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params
             .distinguished_name
@@ -291,12 +304,10 @@ impl CentralKeys {
         params.use_authority_key_identifier_extension = true;
         csr.params = params;
         let issuer = Issuer::from_ca_cert_der(&self.ca_cert, &self.ca_key)?;
-        let key_sha256 = Fingerprint::of(rcgen::PublicKeyData::der_bytes(&csr.public_key));
         let cert = csr.signed_by(&issuer)?;
         Ok(IssuedCert {
             pem: cert.pem(),
             cert_sha256: Fingerprint::of(cert.der()),
-            key_sha256,
         })
     }
 

@@ -153,7 +153,8 @@ pub fn mark(
         "--by must name the marker (at most {MARKER_NAME_CHARS_MAX} characters)"
     );
     let s = plans::session_for_site(conn, session)?;
-    let tx = conn.transaction()?;
+    // Immediate: two markers at once wait for each other instead of failing half-way.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let r = stored(&tx, session, admission_no)?.ok_or_else(|| {
         anyhow::anyhow!(
             "场次 {session} 没有准考证号 {admission_no} 的成绩 / no result of {admission_no} in session {session}: see `central-sync results status {session}`"

@@ -348,9 +348,9 @@ fn check_and_store(
         .iter()
         .map(|(i, r)| (i.as_str(), r.as_str()))
         .collect();
-    if last != stated {
+    if last != stated || stated.len() != body.final_answers.len() {
         return Err(Rejection::Mismatch(
-            "the final answers are not the last changes of the log".into(),
+            "the final answers are not the last changes of the log, each item once".into(),
         ));
     }
     if held.is_some() {

@@ -148,8 +148,7 @@ const MIGRATIONS: &[&str] = &[
          token_sha256 TEXT PRIMARY KEY,
          site_code TEXT NOT NULL,
          expires_at_unix_ms INTEGER NOT NULL,
-         used_at_unix_ms INTEGER,
-         used_by_key_sha256 TEXT
+         used_at_unix_ms INTEGER
      );
      CREATE TABLE site_keys (
          site_code TEXT PRIMARY KEY,
@@ -198,14 +197,6 @@ const MIGRATIONS: &[&str] = &[
          items_json TEXT NOT NULL
      );
      CREATE INDEX results_by_session ON results (session_id, admission_no);
-     CREATE TABLE marks (
-         bundle_id TEXT NOT NULL REFERENCES results (bundle_id),
-         item_id TEXT NOT NULL,
-         centipoints INTEGER NOT NULL,
-         by_whom TEXT NOT NULL,
-         at_unix_ms INTEGER NOT NULL,
-         PRIMARY KEY (bundle_id, item_id)
-     );
      CREATE TABLE result_rejections (
          id INTEGER PRIMARY KEY,
          at_unix_ms INTEGER NOT NULL,
@@ -227,6 +218,18 @@ const MIGRATIONS: &[&str] = &[
          what TEXT NOT NULL,
          subject TEXT NOT NULL,
          detail TEXT NOT NULL
+     );",
+    // 4: a repeated enrolment (the key a token enrolled; whether its certificate was ever
+    // used), and marks of short answers.
+    "ALTER TABLE enroll_tokens ADD COLUMN used_by_key_sha256 TEXT;
+     ALTER TABLE site_keys ADD COLUMN first_call_at_unix_ms INTEGER;
+     CREATE TABLE marks (
+         bundle_id TEXT NOT NULL REFERENCES results (bundle_id),
+         item_id TEXT NOT NULL,
+         centipoints INTEGER NOT NULL,
+         by_whom TEXT NOT NULL,
+         at_unix_ms INTEGER NOT NULL,
+         PRIMARY KEY (bundle_id, item_id)
      );",
 ];
 

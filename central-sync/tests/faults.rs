@@ -777,7 +777,7 @@ async fn an_enrolment_whose_answer_was_lost_is_answered_again_for_the_same_keys_
         format!("{down:#}").contains("cannot reach central"),
         "{down:#}"
     );
-    assert!(site_server::central::holds_only_pending_keys(&site_dir));
+    assert!(site_server::central::holds_unfinished_enrolment(&site_dir));
 
     // The next try reaches central, which enrols the site, but the answer is lost on the way
     // back (this test sends the site's request with the site's pending keys and drops it).
@@ -817,6 +817,11 @@ async fn an_enrolment_whose_answer_was_lost_is_answered_again_for_the_same_keys_
     assert!(lost.status().is_success(), "{}", lost.status());
     drop(lost);
 
+    // A try that stopped while writing what central answered (before `central.json`) leaves
+    // files the retry writes again.
+    std::fs::write(site_dir.join(site_server::central::SIGNING_FILE), b"half").expect("write");
+    assert!(site_server::central::holds_unfinished_enrolment(&site_dir));
+
     // The admin runs init again: central knows this enrolment and answers it once more.
     init_site(&site_dir, &url, &fingerprint, "TY", &token, &pass)
         .await
@@ -842,6 +847,11 @@ async fn an_enrolment_whose_answer_was_lost_is_answered_again_for_the_same_keys_
                 .status()
         }
     };
+    assert!(packages(site_http.clone()).await.is_success());
+    // Once the site has called with its certificate, the enrolment is not answered again: a
+    // captured request cannot replace a certificate in use.
+    let replayed = post(request(&tls, &signing, &token)).await;
+    assert_eq!(replayed.status().as_u16(), 403);
     assert!(packages(site_http.clone()).await.is_success());
     let conn = Connection::open(central_dir.join("central.db")).expect("central.db");
     assert_eq!(

@@ -161,8 +161,9 @@ pub fn check_url(url: &str) -> anyhow::Result<String> {
     Ok(url.to_owned())
 }
 
-/// `site-server init --central …`: makes the site's keys, enrolls at central with the one-time
-/// token and keeps what central answered. Nothing is written unless central accepted.
+/// `site-server init --central …`: makes the site's keys (or takes those of an earlier try that
+/// got no answer, [`PENDING_FILE`]), enrolls at central with the one-time token and keeps what
+/// central answered. Until central accepts, only the pending keys are written.
 pub async fn enroll(
     dir: &Path,
     central_url: &str,
@@ -171,9 +172,12 @@ pub async fn enroll(
     token: &str,
 ) -> anyhow::Result<Enrollment> {
     let url = check_url(central_url)?;
+    // The client and signing files of a try that stopped before `central.json` are written
+    // again; without the pending keys they belong to a finished enrolment.
+    let unfinished = dir.join(PENDING_FILE).exists();
     for f in [CENTRAL_FILE, CLIENT_FILE, SIGNING_FILE] {
         anyhow::ensure!(
-            !dir.join(f).exists(),
+            !dir.join(f).exists() || (unfinished && f != CENTRAL_FILE),
             "{} is enrolled already ({} exists); a site enrolls once — to enroll again, use a new data directory",
             dir.display(),
             f
@@ -229,8 +233,9 @@ pub async fn enroll(
     exam_fs::write_private_atomic(&dir.join(CLIENT_FILE), client_pem.as_bytes())?;
     // Last: its presence is what makes the directory an enrolled site.
     exam_fs::write_private_atomic(&dir.join(CENTRAL_FILE), &serde_json::to_vec_pretty(&e)?)?;
-    std::fs::remove_file(dir.join(PENDING_FILE))
-        .with_context(|| format!("cannot remove {}", dir.join(PENDING_FILE).display()))?;
+    if let Err(err) = std::fs::remove_file(dir.join(PENDING_FILE)) {
+        tracing::warn!(%err, "the enrolment's pending keys could not be removed; delete {PENDING_FILE}");
+    }
     Ok(e)
 }
 
@@ -277,14 +282,20 @@ fn pending_keys(dir: &Path, site_code: &str) -> anyhow::Result<(rcgen::KeyPair, 
     Ok((tls, signing))
 }
 
-/// Whether `dir` holds nothing but the keys of an enrolment that got no answer.
-pub fn holds_only_pending_keys(dir: &Path) -> bool {
+/// Whether `dir` holds nothing but an enrolment that has not finished: its pending keys, and
+/// perhaps the files of a try that stopped before `central.json` was written.
+pub fn holds_unfinished_enrolment(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|entries| {
         let names: Vec<_> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.file_name())
             .collect();
-        names.len() == 1 && names[0] == PENDING_FILE
+        names.iter().any(|n| n == PENDING_FILE)
+            && names.iter().all(|n| {
+                [PENDING_FILE, CLIENT_FILE, SIGNING_FILE]
+                    .iter()
+                    .any(|f| n == f)
+            })
     })
 }
 

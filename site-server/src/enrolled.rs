@@ -40,7 +40,7 @@ pub fn init(
 ) -> anyhow::Result<()> {
     let fingerprint: Fingerprint = fingerprint.parse()?;
     anyhow::ensure!(
-        (central::holds_only_pending_keys(data)
+        (central::holds_unfinished_enrolment(data)
             || matches!(store::inspect_dir(data)?, store::DirState::Empty))
             && !Enrollment::is_enrolled(data),
         "{} already holds a site; choose an empty directory",
@@ -55,7 +55,7 @@ pub fn init(
             )
         })?;
     ca::check_new_passphrase(&passphrase)?;
-    // Enrol first: a refused token leaves nothing behind to clean up.
+    // Enrol first: a refused token leaves behind only the keys a retry sends again.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -41,7 +41,8 @@ pub const STORE_BACKLOG_OPS_MAX: usize = 50_000;
 /// one candidate's, so a larger cache would cost about 10 KiB per candidate for the whole exam
 /// to save a fraction of a millisecond per reconnect.
 pub const PAPER_FRAMES_CACHED_MAX: usize = 64;
-/// Image frames kept encoded, the most recent sets of images (at most [`FRAME_BYTES_MAX`] each).
+/// Image frames kept encoded, the sets of images most recently sent (at most [`FRAME_BYTES_MAX`]
+/// each, so at most 64 MiB).
 /// Candidates of a fixed paper all share one; papers drawn from a pool each show their own.
 ///
 /// [`FRAME_BYTES_MAX`]: exam_protocol::frame::FRAME_BYTES_MAX

@@ -65,11 +65,10 @@ impl CandidatePapers {
         }
     }
 
-    /// The items of the candidate with this seed, when that is not every item of the session.
-    pub fn items_of(&self, seed: u64) -> Option<Arc<BTreeSet<ItemId>>> {
-        self.definition.as_ref()?;
-        Some(Arc::new(
-            self.for_seed(seed).items().map(|i| i.id.clone()).collect(),
-        ))
+    /// The items of `paper` (one candidate's, from [`Self::for_seed`]) when that is not every
+    /// item of the session.
+    pub fn items_in(&self, paper: &Paper) -> Option<Arc<BTreeSet<ItemId>>> {
+        let items: BTreeSet<ItemId> = paper.items().map(|i| i.id.clone()).collect();
+        (items.len() < self.union.items().count()).then(|| Arc::new(items))
     }
 }

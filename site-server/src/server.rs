@@ -7,7 +7,7 @@
 //! [`STORE_BACKLOG_OPS_MAX`] the site stops taking answers), and the status file and the disk
 //! check run on the blocking pool.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use exam_crypto::Fingerprint;
+use exam_domain::Paper;
 use exam_net::{FramedRecv, NetError, SiteIdentity, server_endpoint};
 use exam_protocol::frame::{CLIENT_FRAME_BYTES_MAX, FRAME_BYTES_MAX, encode_frame};
 use exam_protocol::{ALPN_CANDIDATE, ClientMsg, SiteMsg};
@@ -202,14 +203,24 @@ pub fn open_engine(store_dir: &Path) -> anyhow::Result<(Engine, Arc<CandidatePap
         clock_push_ms: CLOCK_PUSH_MS,
     };
     // Refuse to start rather than leave a candidate without a paper: each candidate's paper and
-    // its images must fit in a frame. (These frames are thrown away: their key is not the one
-    // the engine gives.)
-    let mut frames = PaperFrames::default();
+    // its images must fit in a frame. When all the session's images fit in one, every
+    // candidate's do; otherwise each set of images is checked once.
+    let all_images_fit = PaperFrames::media_frame(papers.union()).is_ok();
+    let mut image_sets_checked = BTreeSet::new();
     for c in &mut restored.candidates {
-        c.items = papers.items_of(c.seed);
-        frames.frames(&papers, c.seed, 0).map_err(|e| {
-            anyhow::anyhow!("the paper of candidate {} cannot be sent ({e}); make the session's images smaller or fewer", c.admission_no)
-        })?;
+        let paper = papers.for_seed(c.seed);
+        c.items = papers.items_in(&paper);
+        let names: Vec<String> = paper.media.keys().cloned().collect();
+        let cannot = |e: anyhow::Error| {
+            anyhow::anyhow!(
+                "the paper of candidate {} cannot be sent ({e}); make the session's images smaller or fewer",
+                c.admission_no
+            )
+        };
+        PaperFrames::paper_frame(&paper, c.seed, 0).map_err(cannot)?;
+        if !all_images_fit && image_sets_checked.insert(names) {
+            PaperFrames::media_frame(&paper).map_err(cannot)?;
+        }
     }
     let mut engine = Engine::new(config, restored, MonoMs(0));
     if session.paused {
@@ -237,6 +248,22 @@ struct PaperFrames {
 }
 
 impl PaperFrames {
+    fn paper_frame(paper: &Paper, seed: u64, key: u64) -> anyhow::Result<Bytes> {
+        let p = exam_domain::shuffle::candidate_order(paper, seed);
+        Ok(Bytes::from(encode_frame(
+            &SiteMsg::Paper { key, paper: p },
+            FRAME_BYTES_MAX,
+        )?))
+    }
+
+    fn media_frame(paper: &Paper) -> anyhow::Result<Bytes> {
+        let files = exam_domain::shuffle::paper_media(paper);
+        Ok(Bytes::from(encode_frame(
+            &SiteMsg::Media { files },
+            FRAME_BYTES_MAX,
+        )?))
+    }
+
     /// The images frame and the paper frame of the candidate with this seed.
     fn frames(
         &mut self,
@@ -249,11 +276,7 @@ impl PaperFrames {
             Some(cached) => cached.clone(),
             None => {
                 let paper = papers.for_seed(seed);
-                let p = exam_domain::shuffle::candidate_order(&paper, seed);
-                let frame = Bytes::from(encode_frame(
-                    &SiteMsg::Paper { key, paper: p },
-                    FRAME_BYTES_MAX,
-                )?);
+                let frame = Self::paper_frame(&paper, seed, key)?;
                 let names: Vec<String> = paper.media.keys().cloned().collect();
                 if self.order.len() >= PAPER_FRAMES_CACHED_MAX
                     && let Some(old) = self.order.pop_front()
@@ -266,12 +289,14 @@ impl PaperFrames {
                 (frame, names)
             }
         };
-        if let Some(media) = self.media.get(&names) {
-            return Ok((media.clone(), paper_frame));
+        if let Some(media) = self.media.get(&names).cloned() {
+            // Least recently used goes first.
+            self.media_order.retain(|n| *n != names);
+            self.media_order.push_back(names);
+            return Ok((media, paper_frame));
         }
         let paper = assembled.unwrap_or_else(|| papers.for_seed(seed));
-        let files = exam_domain::shuffle::paper_media(&paper);
-        let media = Bytes::from(encode_frame(&SiteMsg::Media { files }, FRAME_BYTES_MAX)?);
+        let media = Self::media_frame(&paper)?;
         if self.media_order.len() >= MEDIA_FRAMES_CACHED_MAX
             && let Some(old) = self.media_order.pop_front()
         {
@@ -918,7 +943,9 @@ mod tests {
         let mut frames = PaperFrames::default();
         let (mut with_image, mut without) = (0, 0);
         for seed in 0..40u64 {
-            let items = papers.items_of(seed).expect("drawn from a pool");
+            let items = papers
+                .items_in(&papers.for_seed(seed))
+                .expect("drawn from a pool");
             assert!(
                 items.len() < pool.len(),
                 "{} of {}",
