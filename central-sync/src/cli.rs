@@ -429,6 +429,7 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    quiet_when_output_is_cut();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -900,4 +901,21 @@ fn read_bounded(path: &std::path::Path, max: u64) -> anyhow::Result<Vec<u8>> {
         path.display()
     );
     std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+}
+
+/// A listing piped into `head` or `grep -q` ends when the reader stops reading: the command then
+/// stops quietly with the status a shell gives such a writer (141), not with a panic from
+/// `println!`.
+fn quiet_when_output_is_cut() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("", String::as_str);
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info)
+    }));
 }

@@ -350,7 +350,11 @@ pub fn results_marking(data: &Path, session: &str, all: bool, json: bool) -> any
             marking::points(m.max_centipoints)
         );
         println!("  题目 / question: {}", shown(&m.prompt));
-        println!("  参考答案 / reference: {}", shown(&m.reference));
+        let reference = match m.reference.trim() {
+            "" => "（无）/ none".to_owned(),
+            r => shown(r),
+        };
+        println!("  参考答案 / reference: {reference}");
         println!("  考生答案 / answer: {}", shown(&m.answer));
     }
     println!(

@@ -1134,3 +1134,23 @@ fn a_store_of_the_first_schema_migrates_its_sessions_into_the_legacy_plan() {
                 .is_some_and(|a| a.starts_with("000001"))
     }));
 }
+
+/// `central-sync … | head`: when the reader stops reading, the command stops quietly.
+#[test]
+fn output_cut_short_by_the_reader_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ok(dir.path(), &["init"]);
+    let mut child = Command::new(BIN)
+        .arg("--data")
+        .arg(dir.path())
+        .arg("fingerprint")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("waits");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

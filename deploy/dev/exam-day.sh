@@ -85,5 +85,7 @@ for _ in $(seq 100); do
 done
 "$BIN/site-server" status --data "$SITE" || true
 c results status S1
+# Short answers wait for a marker: `results marking S1` lists them, `results mark` scores one.
+c results marking S1 | tail -n 1
 c results export S1 --out "$WORK/results.xlsx"
 say "done: everything is in $WORK"
