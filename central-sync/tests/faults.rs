@@ -901,6 +901,29 @@ async fn an_enrolment_whose_answer_was_lost_is_answered_again_for_the_same_keys_
         403,
         "the first certificate was replaced"
     );
+
+    // An init that enrolled but stopped before making the LAN CA is finished by running it
+    // again (the token is not asked for again); a finished site is never initialised twice.
+    use exam_net::identity::{CA_CERT_FILE, CA_KEY_FILE, SERVER_FILE, default_ca_dir};
+    for f in [
+        site_dir.join(CA_CERT_FILE),
+        site_dir.join(SERVER_FILE),
+        site_dir.join(site_server::packages::UPLINK_DB),
+        default_ca_dir(&site_dir).join(CA_KEY_FILE),
+    ] {
+        std::fs::remove_file(&f).expect("remove");
+    }
+    init_site(&site_dir, &url, &fingerprint, "TY", &token, &pass)
+        .await
+        .expect("the LAN CA is made");
+    assert!(exam_net::identity::ca_fingerprint(&site_dir).is_ok());
+    let twice = init_site(&site_dir, &url, &fingerprint, "TY", &token, &pass)
+        .await
+        .expect_err("initialised already");
+    assert!(
+        format!("{twice:#}").contains("already holds a site"),
+        "{twice:#}"
+    );
     central.stop().await;
 }
 

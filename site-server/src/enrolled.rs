@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use exam_crypto::Fingerprint;
-use exam_net::SiteIdentity;
+use exam_net::{SiteIdentity, identity};
 
 use crate::central::{self, Enrollment, session_dir};
 use crate::papers::CandidatePapers;
@@ -39,14 +39,29 @@ pub fn init(
     passphrase_file: Option<&Path>,
 ) -> anyhow::Result<()> {
     let fingerprint: Fingerprint = fingerprint.parse()?;
+    let ca_dir = ca::ca_dir(data, ca_dir_arg);
+    // An init that enrolled and then stopped before making the LAN CA (a full disk, a crash) is
+    // finished by running it again.
+    let lan_ca_missing = Enrollment::is_enrolled(data)
+        && !data.join(packages::UPLINK_DB).exists()
+        && [
+            data.join(identity::CA_CERT_FILE),
+            data.join(identity::SERVER_FILE),
+            ca_dir.join(identity::CA_KEY_FILE),
+        ]
+        .iter()
+        .all(|p| !p.exists());
+    let fresh = if Enrollment::is_enrolled(data) {
+        lan_ca_missing
+    } else {
+        central::holds_unfinished_enrolment(data)
+            || matches!(store::inspect_dir(data)?, store::DirState::Empty)
+    };
     anyhow::ensure!(
-        (central::holds_unfinished_enrolment(data)
-            || matches!(store::inspect_dir(data)?, store::DirState::Empty))
-            && !Enrollment::is_enrolled(data),
+        fresh,
         "{} already holds a site; choose an empty directory",
         data.display()
     );
-    let ca_dir = ca::ca_dir(data, ca_dir_arg);
     let passphrase = ca::find_passphrase(passphrase_file, &ca_dir, ca::Prompt::New)?
         .ok_or_else(|| {
             anyhow::anyhow!(
@@ -59,7 +74,19 @@ pub fn init(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let e = rt.block_on(central::enroll(data, central_url, fingerprint, site, token))?;
+    let e = if lan_ca_missing {
+        let e = Enrollment::load(data)?;
+        anyhow::ensure!(
+            e.site_code == site,
+            "{} is enrolled as site {}, not {site}; choose an empty directory",
+            data.display(),
+            e.site_code
+        );
+        println!("already enrolled; making the LAN certificate authority that is missing");
+        e
+    } else {
+        rt.block_on(central::enroll(data, central_url, fingerprint, site, token))?
+    };
     let name: String = e.site_name.chars().take(LAN_CA_NAME_MAX).collect();
     let id = SiteIdentity::create(data, &ca_dir, &name, &passphrase, SystemTime::now())?;
     drop(packages::open(data)?);
