@@ -43,7 +43,7 @@ async fn a_planned_session_travels_to_the_site_and_its_results_come_back_exactly
     let url = format!("https://{}", central.addr);
     let fingerprint = central.fingerprint.to_string();
 
-    // A wrong token changes nothing; the right one enrols; the same token again is refused.
+    // A wrong token changes nothing; the right one enrols (a token used again: see faults.rs).
     let pass = passphrase_file(dir.path());
     let wrong = init_site(&site_dir, &url, &fingerprint, "TY", "0000-0000", &pass)
         .await
@@ -53,18 +53,6 @@ async fn a_planned_session_travels_to_the_site_and_its_results_come_back_exactly
     init_site(&site_dir, &url, &fingerprint, "TY", &token, &pass)
         .await
         .expect("enrols");
-    let again = tempfile::tempdir().expect("tempdir");
-    let reuse = init_site(
-        &again.path().join("s"),
-        &url,
-        &fingerprint,
-        "TY",
-        &token,
-        &pass,
-    )
-    .await
-    .expect_err("a token is used once");
-    assert!(format!("{reuse:#}").contains("used already"), "{reuse:#}");
 
     // The site runs: it pulls the package, gets the key (the release time has passed) and serves.
     let site = run_site_until_serving(&site_dir, &pass, Duration::from_secs(1)).await;
