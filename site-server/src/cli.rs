@@ -97,7 +97,8 @@ enum Command {
     },
     /// Make an enrolled site in DIR: the LAN certificate authority (its key sealed under a
     /// passphrase), the site's signing and TLS keys, and enrolment at central with the one-time
-    /// token the exam centre gave.
+    /// token the exam centre gave. If it fails part-way (the uplink, a lost answer), run the
+    /// same command again: it sends the same keys and central answers it once more.
     Init {
         #[arg(long)]
         data: PathBuf,
