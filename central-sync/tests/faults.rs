@@ -16,10 +16,7 @@ use common::{
 };
 use exam_crypto::seal::{RecipientPublic, Sealed};
 use exam_crypto::sign::SigningKey;
-use exam_protocol::central::{
-    self, RESULT_FORMAT, RESULT_HPKE_INFO, RESULT_SIGNING_CONTEXT, ReceiptOutcome, ResultBody,
-    SealedResult, Signed,
-};
+use exam_protocol::central::{self, RESULT_HPKE_INFO, ReceiptOutcome, ResultBody, Signed};
 use rusqlite::Connection;
 use site_server::central::Enrollment;
 use site_server::packages::{self as site_packages, Imported};
@@ -72,31 +69,7 @@ fn open_body(keys: &CentralKeys, bytes: &[u8]) -> ResultBody {
 
 /// Signs `body` with `signing` and seals it to `to`, as a site does.
 fn seal(signing: &SigningKey, to: &RecipientPublic, body: &ResultBody) -> Vec<u8> {
-    let signed = central::encode_body(body).expect("encodes");
-    let signature = signing
-        .sign_with_context(RESULT_SIGNING_CONTEXT, &signed)
-        .expect("signs");
-    let envelope = central::encode_body(&Signed {
-        signed,
-        signature: signature.to_bytes().to_vec(),
-    })
-    .expect("encodes");
-    let sealed = exam_crypto::seal::seal_to(
-        to,
-        RESULT_HPKE_INFO,
-        &central::result_aad(&body.bundle_id, &body.site_code, &body.session_id),
-        &envelope,
-    )
-    .expect("seals");
-    central::encode_result(&SealedResult {
-        format: RESULT_FORMAT,
-        bundle_id: body.bundle_id.clone(),
-        site_code: body.site_code.clone(),
-        session_id: body.session_id.clone(),
-        enc: sealed.enc.to_vec(),
-        ciphertext: sealed.ciphertext,
-    })
-    .expect("encodes")
+    site_server::sealing::seal_result(signing, to, body).expect("seals")
 }
 
 /// Where `needle` sits in `hay`, searching from `from`.
@@ -999,27 +972,12 @@ async fn results_sealed_while_central_is_away_arrive_once_it_is_back() {
     assert_eq!(received, 0, "nothing reached central while it was away");
 
     // Central comes back where it was; the uplink delivers everything, once.
-    let central = central_sync::api::start(&central_dir, addr)
-        .await
-        .expect("central serves again");
-    wait_received(&central_dir, n as usize, Duration::from_secs(120)).await;
-    common::wait_delivered(&site_dir, n).await;
-    site.stop().await;
-    central.stop().await;
-
+    common::central_back_and_every_result_delivered_once(&central_dir, addr, site, &site_dir, n)
+        .await;
     let c = central_dir.clone();
-    let (lines, stored, refused) = tokio::task::spawn_blocking(move || {
-        let conn = central_sync::store::open(&c).expect("store");
-        (
-            common::results_status(&c),
-            count(&conn, "SELECT count(*) FROM results"),
-            rejections(&conn),
-        )
-    })
-    .await
-    .expect("task");
-    assert_eq!(stored, i64::from(n));
-    assert_eq!(refused, 0);
+    let lines = tokio::task::spawn_blocking(move || common::results_status(&c))
+        .await
+        .expect("task");
     for (admission, _) in &credentials[..n as usize] {
         let line = lines
             .iter()

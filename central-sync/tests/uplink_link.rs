@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{passphrase_file, plan_a_session, run_site_until_serving, sit, wait_received};
+use common::{passphrase_file, plan_a_session, run_site_until_serving, sit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -148,21 +148,13 @@ async fn results_survive_a_cut_uplink_and_central_restarting_mid_upload() {
         "the upload was still going when central stopped ({mid} of {n} arrived)"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let central = central_sync::api::start(&central_dir, central_addr)
-        .await
-        .expect("central serves again");
-    wait_received(&central_dir, n as usize, Duration::from_secs(120)).await;
-
     // Exactly once: n results, no refusals, and the site knows them all delivered.
-    common::wait_delivered(&site_dir, n).await;
-    site.stop().await;
-    central.stop().await;
-    let conn = central_sync::store::open(&central_dir).expect("store");
-    let stored: i64 = conn
-        .query_row("SELECT count(*) FROM results", [], |r| r.get(0))
-        .expect("count");
-    let refused: i64 = conn
-        .query_row("SELECT count(*) FROM result_rejections", [], |r| r.get(0))
-        .expect("count");
-    assert_eq!((stored, refused), (i64::from(n), 0));
+    common::central_back_and_every_result_delivered_once(
+        &central_dir,
+        central_addr,
+        site,
+        &site_dir,
+        n,
+    )
+    .await;
 }

@@ -156,29 +156,37 @@ impl Sealer {
 
     /// Signs and encrypts a result into the file central takes.
     pub fn seal(&self, body: &ResultBody) -> Result<Vec<u8>, SealError> {
-        let signed = central::encode_body(body)?;
-        let signature = self
-            .signing
-            .sign_with_context(RESULT_SIGNING_CONTEXT, &signed)?;
-        let envelope = central::encode_body(&Signed {
-            signed,
-            signature: signature.to_bytes().to_vec(),
-        })?;
-        let sealed = exam_crypto::seal::seal_to(
-            &self.central,
-            RESULT_HPKE_INFO,
-            &central::result_aad(&body.bundle_id, &body.site_code, &body.session_id),
-            &envelope,
-        )?;
-        Ok(central::encode_result(&SealedResult {
-            format: RESULT_FORMAT,
-            bundle_id: body.bundle_id.clone(),
-            site_code: body.site_code.clone(),
-            session_id: body.session_id.clone(),
-            enc: sealed.enc.to_vec(),
-            ciphertext: sealed.ciphertext,
-        })?)
+        seal_result(&self.signing, &self.central, body)
     }
+}
+
+/// Signs `body` with `signing` and encrypts it to central's key `to` (HPKE, the routing fields bound as
+/// associated data): the file central takes.
+pub fn seal_result(
+    signing: &SigningKey,
+    to: &RecipientPublic,
+    body: &ResultBody,
+) -> Result<Vec<u8>, SealError> {
+    let signed = central::encode_body(body)?;
+    let signature = signing.sign_with_context(RESULT_SIGNING_CONTEXT, &signed)?;
+    let envelope = central::encode_body(&Signed {
+        signed,
+        signature: signature.to_bytes().to_vec(),
+    })?;
+    let sealed = exam_crypto::seal::seal_to(
+        to,
+        RESULT_HPKE_INFO,
+        &central::result_aad(&body.bundle_id, &body.site_code, &body.session_id),
+        &envelope,
+    )?;
+    Ok(central::encode_result(&SealedResult {
+        format: RESULT_FORMAT,
+        bundle_id: body.bundle_id.clone(),
+        site_code: body.site_code.clone(),
+        session_id: body.session_id.clone(),
+        enc: sealed.enc.to_vec(),
+        ciphertext: sealed.ciphertext,
+    })?)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -381,3 +381,30 @@ pub async fn wait_delivered(site_dir: &Path, n: u32) {
     .await
     .expect("the site sees every result delivered");
 }
+
+/// Central starts again where it was (`dir`, `addr`); the site's uplink delivers all `n` of its
+/// results; both stop. Central then holds exactly `n` results and refused none.
+pub async fn central_back_and_every_result_delivered_once(
+    dir: &Path,
+    addr: SocketAddr,
+    site: RunningSite,
+    site_dir: &Path,
+    n: u32,
+) {
+    let central = central_sync::api::start(dir, addr)
+        .await
+        .expect("central serves again");
+    wait_received(dir, n as usize, Duration::from_secs(120)).await;
+    wait_delivered(site_dir, n).await;
+    site.stop().await;
+    central.stop().await;
+    let conn = central_sync::store::open(dir).expect("store");
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect("count") };
+    assert_eq!(
+        (
+            count("SELECT count(*) FROM results"),
+            count("SELECT count(*) FROM result_rejections")
+        ),
+        (i64::from(n), 0)
+    );
+}
