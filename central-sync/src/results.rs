@@ -21,7 +21,7 @@ use exam_domain::score::{ItemScore, score_item};
 use exam_domain::{Paper, Response};
 use exam_protocol::central::{
     self, RESULT_CHAIN_CONTEXT, RESULT_FORMAT, RESULT_HPKE_INFO, RESULT_SIGNING_CONTEXT,
-    ReceiptOutcome, ResultBody, ResultReceipt, Signed,
+    ReceiptOutcome, ResultBody, ResultChange, ResultReceipt, Signed,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -339,11 +339,8 @@ fn check_and_store(
         return Err(Rejection::ChainBroken);
     }
     // What is scored must be what the chained log says: the last stored change of each item.
-    let mut last = std::collections::BTreeMap::new();
-    for c in body.changes.iter().filter(|c| c.refused.is_none()) {
-        last.insert(c.item.as_str(), c.response.as_str());
-    }
-    let stated: std::collections::BTreeMap<&str, &str> = body
+    let last = ResultChange::last_answers(&body.changes);
+    let stated: BTreeMap<&str, &str> = body
         .final_answers
         .iter()
         .map(|(i, r)| (i.as_str(), r.as_str()))
@@ -418,7 +415,7 @@ pub fn score(
     marks: &BTreeMap<String, u32>,
     pass_mark_percent: u32,
 ) -> Score {
-    let answers: std::collections::BTreeMap<&str, Response> = body
+    let answers: BTreeMap<&str, Response> = body
         .final_answers
         .iter()
         .filter_map(|(item, json)| Some((item.as_str(), serde_json::from_str(json).ok()?)))

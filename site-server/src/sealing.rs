@@ -7,7 +7,6 @@
 //! central (HPKE) and writes it to the `outbox` table. The submission and its sealed result
 //! commit together or not at all, so no submitted attempt is ever without its result.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use exam_crypto::chain::ChainHash;
@@ -103,14 +102,10 @@ impl Sealer {
             }
         }
         let mut head = ChainHash::genesis(RESULT_CHAIN_CONTEXT.as_bytes());
-        let mut last: BTreeMap<&str, &str> = BTreeMap::new();
         for c in &changes {
             head = head.next(&c.chain_bytes());
-            if c.refused.is_none() {
-                last.insert(&c.item, &c.response);
-            }
         }
-        let final_answers = last
+        let final_answers = ResultChange::last_answers(&changes)
             .into_iter()
             .map(|(i, r)| (i.to_owned(), r.to_owned()))
             .collect();

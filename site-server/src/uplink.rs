@@ -345,7 +345,7 @@ pub async fn deliver(home: &Path, e: &Enrollment, client: &reqwest::Client) -> a
     // others.
     let room = RESULT_BATCH_BYTES_MAX as usize - 1024;
     let (large, small): (Vec<_>, Vec<_>) =
-        waiting.into_iter().partition(|e| e.bytes.len() + 16 > room);
+        waiting.into_iter().partition(|r| r.bytes.len() + 16 > room);
     let mut trouble = None;
     for entry in large {
         if let Err(err) = send_one(home, e, client, entry).await {

@@ -8,6 +8,8 @@
 //! Signatures are made with a context string ([`PACKAGE_SIGNING_CONTEXT`],
 //! [`RESULT_SIGNING_CONTEXT`]), so one kind can never be taken for the other.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the site ↔ central API (the path prefix is `/api/v1`).
@@ -271,6 +273,16 @@ impl ResultChange {
             self.refused.as_deref().unwrap_or("")
         )
         .into_bytes()
+    }
+
+    /// The answer each item was left with: its last change the site stored (a refused change
+    /// changed nothing). What a result's final answers must be.
+    pub fn last_answers(changes: &[ResultChange]) -> BTreeMap<&str, &str> {
+        changes
+            .iter()
+            .filter(|c| c.refused.is_none())
+            .map(|c| (c.item.as_str(), c.response.as_str()))
+            .collect()
     }
 }
 
